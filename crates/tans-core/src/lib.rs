@@ -1,0 +1,26 @@
+//! TANS — Task-Adaptive Network Search (Jeong et al., NeurIPS 2021): the model code shared by
+//! the native trainer and the browser. No file or network I/O here: bytes in, plain data out.
+//!
+//! - [`networks`]: query encoder, model encoder, performance predictor;
+//! - [`loss`]: the meta-contrastive objective;
+//! - [`query`] and [`topology`]: validated inputs of the two encoders;
+//! - [`retrieval`]: top-K by cosine, constraint filter, predictor re-rank;
+//! - [`zoo`]: the published zoo's manifest and files, checked on load;
+//! - [`search`]: the whole pipeline a user runs.
+
+pub mod error;
+pub mod loss;
+pub mod networks;
+pub mod query;
+pub mod retrieval;
+pub mod search;
+pub mod topology;
+pub mod zoo;
+
+pub use error::{Result, TansError};
+pub use networks::{NetworkConfig, QueryEncoderKind, QueryNetworks, TansNetworks};
+pub use query::{QueryBatch, QuerySet};
+pub use retrieval::{Constraints, Hit, ModelCost};
+pub use search::{Retriever, SearchRequest, SearchResult};
+pub use topology::Topology;
+pub use zoo::{FileRef, ModelCard, ZooIndex, ZooManifest};

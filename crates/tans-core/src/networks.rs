@@ -1,0 +1,218 @@
+//! The three TANS networks (paper §3.2, appendix A.2–A.4): the query encoder that embeds a
+//! dataset, the model encoder that embeds a network, and the performance predictor that scores
+//! a (query, model) pair. All outputs of the encoders are L2-normalised, so a dot product is the
+//! cosine similarity the retrieval space is trained with.
+
+use burn::module::Module;
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::activation::{relu, sigmoid};
+use burn::tensor::{Device, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+use crate::query::QueryBatch;
+use crate::topology::TOPOLOGY_LEN;
+
+/// Which set encoder embeds a query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueryEncoderKind {
+    /// The paper's: ρ = one Linear per instance, mean over the set, L2 norm.
+    Linear,
+    /// Deeper: a 2-layer MLP per instance, mean within each class, a Linear + ReLU per class,
+    /// mean over classes, then a Linear to the embedding (MetaD2A-style hierarchical pooling).
+    Deep,
+}
+
+/// Sizes of the networks; stored in every published zoo so a reader can rebuild them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NetworkConfig {
+    /// Per-image feature size F from the frozen image backbone.
+    pub feature_dim: usize,
+    /// Functional-embedding size F_m of a zoo network.
+    pub functional_dim: usize,
+    /// Size d of the shared retrieval space.
+    pub embed_dim: usize,
+    pub query_encoder: QueryEncoderKind,
+    /// Hidden width of the deep query encoder (unused by the linear one).
+    pub query_hidden: usize,
+    /// Hidden width of the performance predictor.
+    pub predictor_hidden: usize,
+}
+
+impl NetworkConfig {
+    /// The paper's sizes (d = 128, predictor hidden 256) for the given input sizes.
+    pub fn new(feature_dim: usize, functional_dim: usize, query_encoder: QueryEncoderKind) -> Self {
+        Self {
+            feature_dim,
+            functional_dim,
+            embed_dim: 128,
+            query_encoder,
+            query_hidden: 256,
+            predictor_hidden: 256,
+        }
+    }
+}
+
+fn l2_normalise(x: Tensor<2>) -> Tensor<2> {
+    let norm = x.clone().powi_scalar(2).sum_dim(1).sqrt().clamp_min(1e-12);
+    x.div(norm)
+}
+
+fn linear(d_in: usize, d_out: usize, device: &Device) -> Linear {
+    LinearConfig::new(d_in, d_out).init(device)
+}
+
+/// Embeds a batch of query sets: `[instances, F]` plus pooling matrices → `[sets, d]`.
+#[derive(Module, Debug)]
+pub struct QueryEncoder {
+    /// Per-instance layers, ReLU between them and (deep variant) after the last.
+    instance: Vec<Linear>,
+    /// Per-class layers after class pooling (empty for the linear variant).
+    class: Vec<Linear>,
+    /// Set-level output layer after set pooling (absent for the linear variant).
+    output: Option<Linear>,
+}
+
+impl QueryEncoder {
+    pub fn init(config: &NetworkConfig, device: &Device) -> Self {
+        let (f, h, d) = (config.feature_dim, config.query_hidden, config.embed_dim);
+        match config.query_encoder {
+            QueryEncoderKind::Linear => Self {
+                instance: vec![linear(f, d, device)],
+                class: vec![],
+                output: None,
+            },
+            QueryEncoderKind::Deep => Self {
+                instance: vec![linear(f, h, device), linear(h, h, device)],
+                class: vec![linear(h, h, device)],
+                output: Some(linear(h, d, device)),
+            },
+        }
+    }
+
+    pub fn forward(&self, query: QueryTensors) -> Tensor<2> {
+        let deep = self.output.is_some();
+        let mut h = query.features;
+        for (i, layer) in self.instance.iter().enumerate() {
+            h = layer.forward(h);
+            if deep || i + 1 < self.instance.len() {
+                h = relu(h);
+            }
+        }
+        let mut classes = query.class_pool.matmul(h);
+        for layer in &self.class {
+            classes = relu(layer.forward(classes));
+        }
+        let mut sets = query.set_pool.matmul(classes);
+        if let Some(output) = &self.output {
+            sets = output.forward(sets);
+        }
+        l2_normalise(sets)
+    }
+}
+
+/// A [`QueryBatch`] moved onto a device.
+#[derive(Debug, Clone)]
+pub struct QueryTensors {
+    /// `[instances, F]`.
+    pub features: Tensor<2>,
+    /// `[classes, instances]`, each row averages the instances of one class of one set.
+    pub class_pool: Tensor<2>,
+    /// `[sets, classes]`, each row averages the classes of one set.
+    pub set_pool: Tensor<2>,
+}
+
+impl QueryTensors {
+    pub fn new(batch: &QueryBatch, device: &Device) -> Self {
+        let tensor = |values: &[f32], rows: usize, cols: usize| {
+            Tensor::<2>::from_data(TensorData::new(values.to_vec(), [rows, cols]), device)
+        };
+        Self {
+            features: tensor(batch.features(), batch.instances(), batch.feature_dim()),
+            class_pool: tensor(batch.class_pool(), batch.classes(), batch.instances()),
+            set_pool: tensor(batch.set_pool(), batch.sets(), batch.classes()),
+        }
+    }
+}
+
+/// Embeds networks: `[topology (45, normalised), functional (F_m)]` → `[models, d]`.
+#[derive(Module, Debug)]
+pub struct ModelEncoder {
+    projection: Linear,
+}
+
+impl ModelEncoder {
+    pub fn init(config: &NetworkConfig, device: &Device) -> Self {
+        Self {
+            projection: linear(
+                TOPOLOGY_LEN + config.functional_dim,
+                config.embed_dim,
+                device,
+            ),
+        }
+    }
+
+    /// `topology` is [`crate::Topology::normalised`] per row (each part already in [0, 1]);
+    /// it is scaled to unit norm at most, and the functional embedding is L2-normalised, so
+    /// neither part outweighs the other by the scale of its raw values.
+    pub fn forward(&self, topology: Tensor<2>, functional: Tensor<2>) -> Tensor<2> {
+        let topology = topology.div_scalar((TOPOLOGY_LEN as f32).sqrt());
+        let x = Tensor::cat(vec![topology, l2_normalise(functional)], 1);
+        l2_normalise(self.projection.forward(x))
+    }
+}
+
+/// Predicts the accuracy in [0, 1] of a model on a dataset from their embeddings.
+#[derive(Module, Debug)]
+pub struct PerformancePredictor {
+    hidden: Linear,
+    output: Linear,
+}
+
+impl PerformancePredictor {
+    pub fn init(config: &NetworkConfig, device: &Device) -> Self {
+        Self {
+            hidden: linear(2 * config.embed_dim, config.predictor_hidden, device),
+            output: linear(config.predictor_hidden, 1, device),
+        }
+    }
+
+    /// `[pairs, d]` × `[pairs, d]` → `[pairs]`.
+    pub fn forward(&self, query: Tensor<2>, model: Tensor<2>) -> Tensor<1> {
+        let x = relu(self.hidden.forward(Tensor::cat(vec![query, model], 1)));
+        sigmoid(self.output.forward(x)).squeeze_dim::<1>(1)
+    }
+}
+
+/// What a browser runs: the query encoder and the predictor. Model embeddings are precomputed
+/// by the trainer, so the model encoder never ships.
+#[derive(Module, Debug)]
+pub struct QueryNetworks {
+    pub query_encoder: QueryEncoder,
+    pub predictor: PerformancePredictor,
+}
+
+impl QueryNetworks {
+    pub fn init(config: &NetworkConfig, device: &Device) -> Self {
+        Self {
+            query_encoder: QueryEncoder::init(config, device),
+            predictor: PerformancePredictor::init(config, device),
+        }
+    }
+}
+
+/// All three networks, trained together by the meta-contrastive objective.
+#[derive(Module, Debug)]
+pub struct TansNetworks {
+    pub query: QueryNetworks,
+    pub model_encoder: ModelEncoder,
+}
+
+impl TansNetworks {
+    pub fn init(config: &NetworkConfig, device: &Device) -> Self {
+        Self {
+            query: QueryNetworks::init(config, device),
+            model_encoder: ModelEncoder::init(config, device),
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! `tans synthetic-zoo`: generate a synthetic world, meta-train on it, publish the zoo with sample
+//! queries, and (optionally) record the native search results for those samples.
+
+use std::fs;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use burn::tensor::Device;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde_json::json;
+use tans_core::zoo::{ReferenceResults, ReferenceSearch, SampleQueries, SampleQuery};
+use tans_core::{
+    Constraints, ModelCard, NetworkConfig, QueryBatch, QueryEncoderKind, QueryNetworks, Retriever,
+    SearchRequest, ZooIndex, ZooManifest,
+};
+
+use crate::files::write_atomic;
+use crate::publish::{self, ZooContents};
+use crate::synthetic::{SyntheticConfig, SyntheticWorld};
+use crate::train::{TrainConfig, model_inputs, train};
+
+pub const SAMPLES: &str = "samples.json";
+
+pub struct Options {
+    pub out: PathBuf,
+    pub seed: u64,
+    pub steps: usize,
+    pub query_encoder: String,
+    pub reference: Option<PathBuf>,
+}
+
+pub fn run(options: Options) -> Result<()> {
+    let kind = match options.query_encoder.as_str() {
+        "linear" => QueryEncoderKind::Linear,
+        "deep" => QueryEncoderKind::Deep,
+        other => bail!("--query-encoder {other}: expected `linear` or `deep`"),
+    };
+    let device = Device::flex();
+    device.seed(options.seed);
+    let mut rng = StdRng::seed_from_u64(options.seed);
+    let world = SyntheticWorld::generate(SyntheticConfig::default(), &mut rng);
+    let network = NetworkConfig {
+        query_hidden: 64,
+        predictor_hidden: 64,
+        ..NetworkConfig::new(world.config.feature_dim, world.config.functional_dim, kind)
+    };
+    let train_config = TrainConfig {
+        steps: options.steps,
+        ..TrainConfig::default()
+    };
+    eprintln!(
+        "meta-training on {} synthetic tasks, {} models, {} steps",
+        world.config.tasks,
+        world.models.len(),
+        train_config.steps
+    );
+    let (networks, losses) = train(&world, &network, &train_config, &mut rng, &device)?;
+
+    let all: Vec<usize> = (0..world.models.len()).collect();
+    let (topology, functional) = model_inputs(&world, &all, &device);
+    let embeddings = networks
+        .model_encoder
+        .forward(topology, functional)
+        .into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| anyhow::anyhow!("reading model embeddings: {e:?}"))?;
+    let mut per_task = vec![0usize; world.config.tasks];
+    let models: Vec<ModelCard> = world
+        .models
+        .iter()
+        .map(|m| {
+            per_task[m.task] += 1;
+            let task = SyntheticWorld::task_name(m.task);
+            ModelCard {
+                id: format!("{task}/m{}", per_task[m.task] - 1),
+                task,
+                topology: m.topology.clone(),
+                cost: m.cost,
+                accuracy: m.accuracy,
+                checkpoint: None,
+            }
+        })
+        .collect();
+    let provenance = json!({
+        "command": std::env::args().collect::<Vec<_>>().join(" "),
+        "seed": options.seed,
+        "generator": format!("tans-trainer {}", env!("CARGO_PKG_VERSION")),
+        "burn": "0.22.1",
+        "backend": "flex",
+        "world": world.config,
+        "training": train_config,
+        "final_loss": losses.last(),
+    });
+    let manifest = publish::publish(
+        &options.out,
+        ZooContents {
+            name: "synthetic".into(),
+            description:
+                "Synthetic test zoo: feature vectors stand in for images; not real networks.".into(),
+            network,
+            query_networks: &networks.query,
+            model_embeddings: &embeddings,
+            models,
+            provenance: provenance.as_object().cloned().unwrap_or_default(),
+        },
+    )?;
+
+    let mut sample_rng = StdRng::seed_from_u64(options.seed.wrapping_add(1));
+    let samples = SampleQueries {
+        feature_dim: world.config.feature_dim,
+        samples: [0, 2, 5, 7]
+            .iter()
+            .map(|&task| {
+                let (features, labels) = world.draw_query(task, 10, &mut sample_rng);
+                let task = SyntheticWorld::task_name(task);
+                SampleQuery {
+                    name: format!("{task}, 10 per class"),
+                    task: Some(task),
+                    features,
+                    labels: Some(labels),
+                }
+            })
+            .collect(),
+    };
+    write_atomic(
+        &options.out.join(SAMPLES),
+        serde_json::to_string(&samples)?.as_bytes(),
+    )?;
+    eprintln!(
+        "published {} models to {}",
+        manifest.models.len(),
+        options.out.display()
+    );
+
+    if let Some(path) = options.reference {
+        let reference = reference_results(&options.out, &samples)?;
+        let hits = reference
+            .searches
+            .iter()
+            .filter(|s| s.request.constraints == Constraints::default())
+            .filter(|s| {
+                let task = samples
+                    .samples
+                    .iter()
+                    .find(|q| q.name == s.sample)
+                    .and_then(|q| q.task.clone());
+                s.ranking
+                    .first()
+                    .map(|id| id.split('/').next().map(String::from))
+                    == Some(task)
+            })
+            .count();
+        eprintln!(
+            "native reference: top-1 from the sample's own task for {hits}/{} samples",
+            samples.samples.len()
+        );
+        write_atomic(&path, serde_json::to_string_pretty(&reference)?.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Loads the published zoo back from disk, through the same checks a browser runs, and searches
+/// every sample with and without a parameter budget.
+fn reference_results(dir: &std::path::Path, samples: &SampleQueries) -> Result<ReferenceResults> {
+    let read = |name: &str| {
+        fs::read(dir.join(name)).with_context(|| format!("reading {}", dir.join(name).display()))
+    };
+    let manifest_json = String::from_utf8(read(publish::MANIFEST)?)?;
+    let manifest = ZooManifest::from_json(publish::MANIFEST, &manifest_json)?;
+    let device = Device::flex();
+    let networks = QueryNetworks::from_bytes(
+        &manifest.network,
+        &manifest.query_networks,
+        &read(&manifest.query_networks.path)?,
+        &device,
+    )?;
+    let mut params: Vec<u64> = manifest.models.iter().map(|m| m.cost.params).collect();
+    params.sort_unstable();
+    let budget = Constraints {
+        max_params: Some(params[params.len() / 2]),
+        ..Constraints::default()
+    };
+    let embeddings = read(&manifest.model_embeddings.path)?;
+    let index = ZooIndex::new(manifest, &embeddings)?;
+    let retriever = Retriever::new(networks, index, device);
+    let mut searches = Vec::new();
+    for sample in &samples.samples {
+        let query = QueryBatch::single(
+            samples.feature_dim,
+            &sample.features,
+            sample.labels.as_deref(),
+        )?;
+        for constraints in [Constraints::default(), budget] {
+            let request = SearchRequest {
+                k: 5,
+                constraints,
+                rerank: true,
+            };
+            let result = pollster::block_on(retriever.search(&query, &request))?;
+            let ranking = result
+                .hits
+                .iter()
+                .map(|h| retriever.index().manifest.models[h.index].id.clone())
+                .collect();
+            searches.push(ReferenceSearch {
+                sample: sample.name.clone(),
+                request,
+                result,
+                ranking,
+            });
+        }
+    }
+    Ok(ReferenceResults {
+        zoo: retriever.index().manifest.name.clone(),
+        backend: "flex (native)".into(),
+        searches,
+    })
+}
