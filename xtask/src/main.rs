@@ -1,1 +1,261 @@
-fn main() {}
+//! `cargo xtask <verb>`: the one entry for set-up, build, the demo and every test.
+//!
+//! - `setup`: install what the project needs, idempotently (wasm32 target, wasm-bindgen-cli,
+//!   Debian's chromium + chromium-driver, the page tests' npm packages);
+//! - `build`: build the synthetic demo zoo (native) and the wasm package into `pkg/`;
+//! - `demo`: setup + build, then serve the demo on http://127.0.0.1:8080/;
+//! - `test`: setup + fmt + clippy + native tests + browser tests (wasm-bindgen-test in headless
+//!   Chromium on WebGPU and CPU) + page tests (Playwright, with and without WebGPU).
+//!
+//! Cargo's target dir defaults to `$HOME/.cache/tans/target`, outside the clone, so a fresh
+//! clone on the same machine reuses the burn build.
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+/// Must equal the `wasm-bindgen` version pinned in the workspace `Cargo.toml`.
+const WASM_BINDGEN_VERSION: &str = "0.2.130";
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+fn target_dir() -> PathBuf {
+    env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let home = env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(env::temp_dir);
+            home.join(".cache/tans/target")
+        })
+}
+
+fn zoo_dir() -> PathBuf {
+    root().join("web/zoo/synthetic")
+}
+
+fn cargo() -> Command {
+    let mut command = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command
+        .current_dir(root())
+        .env("CARGO_TARGET_DIR", target_dir());
+    command
+}
+
+fn run(command: &mut Command) -> Result {
+    eprintln!("$ {command:?}");
+    let status = command
+        .status()
+        .map_err(|e| format!("cannot start {command:?}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{command:?} failed: {status}"))
+    }
+}
+
+fn output(command: &mut Command) -> Option<String> {
+    let out = command.output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn stage(name: &str, f: impl FnOnce() -> Result) -> Result {
+    eprintln!("\n== {name}");
+    let started = Instant::now();
+    f()?;
+    eprintln!(
+        "== {name}: done in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn setup_rust() -> Result {
+    let installed =
+        output(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
+    if !installed.lines().any(|l| l.trim() == WASM_TARGET) {
+        run(Command::new("rustup").args(["target", "add", WASM_TARGET]))?;
+    }
+    let version = output(Command::new("wasm-bindgen").arg("--version")).unwrap_or_default();
+    if version.split_whitespace().nth(1) != Some(WASM_BINDGEN_VERSION) {
+        // No --locked: the registry's lock of wasm-bindgen-cli lags one webpki-roots release.
+        run(cargo().args([
+            "install",
+            "wasm-bindgen-cli",
+            "--version",
+            WASM_BINDGEN_VERSION,
+        ]))?;
+    }
+    Ok(())
+}
+
+fn setup_browsers() -> Result {
+    if !(Path::new("/usr/bin/chromium").exists() && Path::new("/usr/bin/chromedriver").exists()) {
+        run(Command::new("apt-get").arg("update"))?;
+        run(Command::new("apt-get")
+            .args([
+                "install",
+                "-y",
+                "--no-install-recommends",
+                "chromium",
+                "chromium-driver",
+            ])
+            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    }
+    let e2e = root().join("tests/e2e");
+    if !e2e
+        .join("node_modules/playwright-core/package.json")
+        .exists()
+    {
+        run(Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&e2e))?;
+    }
+    Ok(())
+}
+
+fn build() -> Result {
+    stage("synthetic demo zoo (native, burn flex)", || {
+        run(cargo().args(["build", "--release", "--workspace", "--bins"]))?;
+        run(Command::new(target_dir().join("release/tans"))
+            .arg("synthetic-zoo")
+            .arg("--out")
+            .arg(zoo_dir())
+            .arg("--reference")
+            .arg(root().join("web/zoo/reference.json")))
+    })?;
+    stage("wasm package (pkg/)", || {
+        run(cargo().args([
+            "build",
+            "--release",
+            "--target",
+            WASM_TARGET,
+            "-p",
+            "tans-web",
+        ]))?;
+        let wasm = target_dir().join(WASM_TARGET).join("release/tans_web.wasm");
+        run(Command::new("wasm-bindgen")
+            .args(["--target", "web", "--out-dir"])
+            .arg(root().join("pkg"))
+            .arg(&wasm))?;
+        write_package_json()
+    })
+}
+
+fn write_package_json() -> Result {
+    let version = env!("CARGO_PKG_VERSION");
+    let json = format!(
+        r#"{{
+  "name": "tans-web",
+  "version": "{version}",
+  "description": "TANS: retrieve the pretrained network for your dataset, in the browser (WebGPU, CPU fallback)",
+  "license": "MIT OR Apache-2.0",
+  "type": "module",
+  "main": "tans_web.js",
+  "types": "tans_web.d.ts",
+  "files": ["tans_web.js", "tans_web.d.ts", "tans_web_bg.wasm", "tans_web_bg.wasm.d.ts"],
+  "sideEffects": false
+}}
+"#
+    );
+    std::fs::write(root().join("pkg/package.json"), json)
+        .map_err(|e| format!("writing pkg/package.json: {e}"))
+}
+
+fn serve() -> Result {
+    run(Command::new("node")
+        .arg(root().join("web/serve.mjs"))
+        .arg("8080"))
+}
+
+fn test() -> Result {
+    stage("set-up", || setup_rust().and_then(|()| setup_browsers()))?;
+    stage("format", || run(cargo().args(["fmt", "--all", "--check"])))?;
+    stage("clippy (native)", || {
+        run(cargo().args([
+            "clippy",
+            "--release",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+    })?;
+    stage("native tests", || {
+        run(cargo().args(["test", "--release", "--workspace"]))
+    })?;
+    build()?;
+    stage("clippy (wasm)", || {
+        run(cargo()
+            .args([
+                "clippy",
+                "--release",
+                "--target",
+                WASM_TARGET,
+                "-p",
+                "tans-web",
+                "--all-targets",
+            ])
+            .args(["--", "-D", "warnings"])
+            .env("TANS_SYNTHETIC_ZOO", zoo_dir()))
+    })?;
+    stage(
+        "browser tests (wasm-bindgen-test, headless Chromium: WebGPU + CPU)",
+        || {
+            run(cargo()
+                .args([
+                    "test",
+                    "--release",
+                    "--target",
+                    WASM_TARGET,
+                    "-p",
+                    "tans-web",
+                ])
+                .env("TANS_SYNTHETIC_ZOO", zoo_dir())
+                .env("CHROMEDRIVER", "/usr/bin/chromedriver")
+                .env(
+                    "WASM_BINDGEN_TEST_WEBDRIVER_JSON",
+                    root().join("crates/tans-web/webdriver.json"),
+                )
+                .env("WASM_BINDGEN_TEST_TIMEOUT", "600"))
+        },
+    )?;
+    stage("page tests (Playwright, with and without WebGPU)", || {
+        run(Command::new("node")
+            .args(["--test", "page.test.mjs"])
+            .current_dir(root().join("tests/e2e")))
+    })
+}
+
+fn main() -> ExitCode {
+    let verb = env::args().nth(1).unwrap_or_default();
+    let result = match verb.as_str() {
+        "setup" => setup_rust().and_then(|()| setup_browsers()),
+        "build" => setup_rust().and_then(|()| build()),
+        "serve" => serve(),
+        "demo" => setup_rust().and_then(|()| build()).and_then(|()| serve()),
+        "test" => test(),
+        _ => Err(format!(
+            "usage: cargo xtask <setup | build | serve | demo | test>, not `{verb}`"
+        )),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask {verb}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
