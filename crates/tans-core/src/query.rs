@@ -43,7 +43,7 @@ impl QueryBatch {
             if set.features.is_empty() {
                 return Err(TansError::empty(format!("{what} (no images)")));
             }
-            if set.features.len() % feature_dim != 0 {
+            if !set.features.len().is_multiple_of(feature_dim) {
                 return Err(TansError::dims(
                     format!("{what} features"),
                     format!("a multiple of the feature dimension {feature_dim}"),

@@ -54,7 +54,7 @@ impl EmbeddingMatrix {
         if dim == 0 {
             return Err(TansError::invalid("embedding dimension", "must be > 0"));
         }
-        if values.len() % dim != 0 {
+        if !values.len().is_multiple_of(dim) {
             return Err(TansError::dims(
                 "model embeddings",
                 format!("a multiple of {dim} values"),
