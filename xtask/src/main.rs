@@ -15,8 +15,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
-/// Must equal the `wasm-bindgen` version pinned in the workspace `Cargo.toml`.
-const WASM_BINDGEN_VERSION: &str = "0.2.130";
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
 type Result<T = ()> = std::result::Result<T, String>;
@@ -81,21 +79,30 @@ fn stage(name: &str, f: impl FnOnce() -> Result) -> Result {
     Ok(())
 }
 
+/// The exact `wasm-bindgen` version the workspace pins (`wasm-bindgen = "=X.Y.Z"`): the CLI must
+/// be the same version, so it is read from `Cargo.toml` rather than written twice.
+fn wasm_bindgen_version() -> Result<String> {
+    let manifest = std::fs::read_to_string(root().join("Cargo.toml"))
+        .map_err(|e| format!("reading Cargo.toml: {e}"))?;
+    manifest
+        .lines()
+        .find_map(|line| line.strip_prefix("wasm-bindgen = \"="))
+        .and_then(|rest| rest.split('"').next())
+        .map(str::to_string)
+        .ok_or_else(|| "Cargo.toml must pin wasm-bindgen as `wasm-bindgen = \"=X.Y.Z\"`".into())
+}
+
 fn setup_rust() -> Result {
     let installed =
         output(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
     if !installed.lines().any(|l| l.trim() == WASM_TARGET) {
         run(Command::new("rustup").args(["target", "add", WASM_TARGET]))?;
     }
+    let wanted = wasm_bindgen_version()?;
     let version = output(Command::new("wasm-bindgen").arg("--version")).unwrap_or_default();
-    if version.split_whitespace().nth(1) != Some(WASM_BINDGEN_VERSION) {
+    if version.split_whitespace().nth(1) != Some(wanted.as_str()) {
         // No --locked: the registry's lock of wasm-bindgen-cli lags one webpki-roots release.
-        run(cargo().args([
-            "install",
-            "wasm-bindgen-cli",
-            "--version",
-            WASM_BINDGEN_VERSION,
-        ]))?;
+        run(cargo().args(["install", "wasm-bindgen-cli", "--version", &wanted]))?;
     }
     Ok(())
 }

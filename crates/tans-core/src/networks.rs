@@ -39,7 +39,29 @@ pub struct NetworkConfig {
     pub predictor_hidden: usize,
 }
 
+/// Largest size any dimension of a published network may have; a manifest asking for more is
+/// refused before anything is allocated.
+pub const MAX_DIM: usize = 1 << 16;
+
 impl NetworkConfig {
+    /// Fails unless every size is in `1..=MAX_DIM`.
+    pub fn validate(&self) -> crate::Result<()> {
+        let sizes = [
+            ("feature_dim", self.feature_dim),
+            ("functional_dim", self.functional_dim),
+            ("embed_dim", self.embed_dim),
+            ("query_hidden", self.query_hidden),
+            ("predictor_hidden", self.predictor_hidden),
+        ];
+        match sizes.iter().find(|(_, v)| !(1..=MAX_DIM).contains(v)) {
+            Some((name, v)) => Err(crate::TansError::invalid(
+                format!("network {name}"),
+                format!("{v} is outside 1..={MAX_DIM}"),
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// The paper's sizes (d = 128, predictor hidden 256) for the given input sizes.
     pub fn new(feature_dim: usize, functional_dim: usize, query_encoder: QueryEncoderKind) -> Self {
         Self {
@@ -214,5 +236,146 @@ impl TansNetworks {
             query: QueryNetworks::init(config, device),
             model_encoder: ModelEncoder::init(config, device),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::Device;
+
+    use super::*;
+    use crate::query::QuerySet;
+
+    fn embed(
+        encoder: &QueryEncoder,
+        features: &[f32],
+        labels: Option<&[u32]>,
+        device: &Device,
+    ) -> Vec<f32> {
+        let batch = QueryBatch::single(4, features, labels).unwrap();
+        encoder
+            .forward(QueryTensors::new(&batch, device))
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap()
+    }
+
+    fn close(a: &[f32], b: &[f32]) -> bool {
+        a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-5)
+    }
+
+    fn config(kind: QueryEncoderKind) -> NetworkConfig {
+        NetworkConfig {
+            embed_dim: 8,
+            query_hidden: 16,
+            predictor_hidden: 8,
+            ..NetworkConfig::new(4, 6, kind)
+        }
+    }
+
+    const SET: [f32; 12] = [0.1, 0.2, 0.3, 0.4, 1.0, -1.0, 0.5, 0.0, -0.3, 0.8, 0.2, 0.9];
+    const SHUFFLED: [f32; 12] = [-0.3, 0.8, 0.2, 0.9, 0.1, 0.2, 0.3, 0.4, 1.0, -1.0, 0.5, 0.0];
+
+    #[test]
+    fn both_encoders_are_permutation_invariant_and_unit_norm() {
+        let device = Device::flex();
+        for kind in [QueryEncoderKind::Linear, QueryEncoderKind::Deep] {
+            let encoder = QueryEncoder::init(&config(kind), &device);
+            let a = embed(&encoder, &SET, Some(&[0, 1, 0]), &device);
+            let b = embed(&encoder, &SHUFFLED, Some(&[0, 0, 1]), &device);
+            assert!(close(&a, &b), "{kind:?}: {a:?} vs {b:?}");
+            let norm: f32 = a.iter().map(|v| v * v).sum::<f32>().sqrt();
+            assert!((norm - 1.0).abs() < 1e-5, "{kind:?} norm {norm}");
+        }
+    }
+
+    /// The paper's encoder has no nonlinearity: it is the normalised Linear of the mean feature.
+    #[test]
+    fn the_linear_encoder_is_linear_of_the_mean() {
+        let device = Device::flex();
+        let encoder = QueryEncoder::init(&config(QueryEncoderKind::Linear), &device);
+        let mean: Vec<f32> = (0..4)
+            .map(|j| (SET[j] + SET[4 + j] + SET[8 + j]) / 3.0)
+            .collect();
+        assert!(close(
+            &embed(&encoder, &SET, None, &device),
+            &embed(&encoder, &mean, None, &device)
+        ));
+    }
+
+    /// Class-wise pooling weighs classes, not images: the deep encoder changes with the labels.
+    #[test]
+    fn labels_change_the_deep_embedding() {
+        let device = Device::flex();
+        let encoder = QueryEncoder::init(&config(QueryEncoderKind::Deep), &device);
+        let one_class = embed(&encoder, &SET, None, &device);
+        let two_classes = embed(&encoder, &SET, Some(&[0, 0, 1]), &device);
+        assert!(!close(&one_class, &two_classes));
+    }
+
+    #[test]
+    fn predictor_outputs_one_probability_per_pair() {
+        let device = Device::flex();
+        let config = config(QueryEncoderKind::Linear);
+        let predictor = PerformancePredictor::init(&config, &device);
+        let q = crate::loss::matrix(vec![0.3; 3 * 8], 3, 8, &device);
+        let m = crate::loss::matrix(vec![-0.2; 3 * 8], 3, 8, &device);
+        let p = predictor
+            .forward(q, m)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        assert_eq!(p.len(), 3);
+        assert!(p.iter().all(|v| (0.0..=1.0).contains(v)));
+    }
+
+    #[test]
+    fn absurd_sizes_are_refused() {
+        config(QueryEncoderKind::Deep).validate().unwrap();
+        let zero = NetworkConfig {
+            embed_dim: 0,
+            ..config(QueryEncoderKind::Deep)
+        };
+        assert!(
+            zero.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("embed_dim")
+        );
+        let huge = NetworkConfig {
+            feature_dim: MAX_DIM + 1,
+            ..config(QueryEncoderKind::Deep)
+        };
+        assert_eq!(huge.validate().unwrap_err().code(), "invalid_argument");
+    }
+
+    #[test]
+    fn query_sets_in_one_batch_do_not_mix() {
+        let device = Device::flex();
+        let encoder = QueryEncoder::init(&config(QueryEncoderKind::Deep), &device);
+        let batch = QueryBatch::new(
+            4,
+            &[
+                QuerySet {
+                    features: &SET,
+                    labels: None,
+                },
+                QuerySet {
+                    features: &SET[..4],
+                    labels: None,
+                },
+            ],
+        )
+        .unwrap();
+        let both = encoder
+            .forward(QueryTensors::new(&batch, &device))
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        assert!(close(&both[..8], &embed(&encoder, &SET, None, &device)));
+        assert!(close(
+            &both[8..],
+            &embed(&encoder, &SET[..4], None, &device)
+        ));
     }
 }

@@ -116,6 +116,10 @@ impl ZooManifest {
                 ),
             ));
         }
+        manifest
+            .network
+            .validate()
+            .map_err(|e| TansError::load(source, e))?;
         if manifest.models.is_empty() {
             return Err(TansError::empty(format!("the model list of {source}")));
         }
