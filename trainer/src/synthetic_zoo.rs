@@ -232,3 +232,58 @@ fn reference_results(dir: &std::path::Path, samples: &SampleQueries) -> Result<R
         searches,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(out: PathBuf, query_encoder: &str) -> Options {
+        Options {
+            reference: Some(out.join("reference.json")),
+            out,
+            seed: 3,
+            steps: 5,
+            query_encoder: query_encoder.into(),
+        }
+    }
+
+    #[test]
+    fn the_same_seed_publishes_the_same_bytes_and_the_zoo_loads_back() {
+        let dir = std::env::temp_dir().join(format!("tans-synthetic-{}", std::process::id()));
+        let (a, b) = (dir.join("a"), dir.join("b"));
+        run(options(a.clone(), "deep")).unwrap();
+        run(options(b.clone(), "deep")).unwrap();
+        for file in [
+            publish::MANIFEST,
+            publish::QUERY_NETWORKS,
+            publish::MODEL_EMBEDDINGS,
+            SAMPLES,
+            "reference.json",
+        ] {
+            assert_eq!(
+                fs::read(a.join(file)).unwrap(),
+                fs::read(b.join(file)).unwrap(),
+                "{file} differs"
+            );
+        }
+        let reference: ReferenceResults =
+            serde_json::from_slice(&fs::read(a.join("reference.json")).unwrap()).unwrap();
+        assert_eq!(
+            reference.searches.len(),
+            8,
+            "4 samples, with and without a budget"
+        );
+        assert!(
+            reference
+                .searches
+                .iter()
+                .all(|s| s.ranking.len() == s.result.hits.len() && !s.ranking.is_empty())
+        );
+        let error = run(options(dir.join("c"), "transformer")).unwrap_err();
+        assert!(
+            error.to_string().contains("--query-encoder transformer"),
+            "{error}"
+        );
+        fs::remove_dir_all(dir).unwrap();
+    }
+}

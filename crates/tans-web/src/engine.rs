@@ -159,3 +159,123 @@ impl Engine {
         })
     }
 }
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use tans_core::zoo::{ZOO_FORMAT, ZOO_FORMAT_VERSION, embeddings_to_bytes};
+    use tans_core::{FileRef, ModelCost, NetworkConfig, QueryEncoderKind, Topology};
+
+    use super::*;
+
+    /// Three models with one-hot embeddings and 100, 200, 300 parameters.
+    fn tiny_zoo() -> (ZooManifest, Vec<u8>, Vec<u8>) {
+        let network = NetworkConfig {
+            embed_dim: 4,
+            query_hidden: 8,
+            predictor_hidden: 8,
+            ..NetworkConfig::new(3, 5, QueryEncoderKind::Linear)
+        };
+        let networks = QueryNetworks::init(&network, &Device::flex())
+            .to_bytes()
+            .unwrap();
+        let embeddings = embeddings_to_bytes(&[1., 0., 0., 0., 0., 1., 0., 0., 0., 0., 1., 0.]);
+        let topology = Topology::new([3; 20], [3; 20], [2; 5]).unwrap();
+        let models = (1..=3u64)
+            .map(|i| ModelCard {
+                id: format!("m{i}"),
+                task: format!("t{i}"),
+                topology: topology.clone(),
+                cost: ModelCost {
+                    params: 100 * i,
+                    flops: 1000 * i,
+                    latency_ms: i as f32,
+                },
+                accuracy: 0.5,
+                checkpoint: None,
+            })
+            .collect();
+        let manifest = ZooManifest {
+            format: ZOO_FORMAT.into(),
+            format_version: ZOO_FORMAT_VERSION,
+            name: "tiny".into(),
+            description: String::new(),
+            network,
+            query_networks: FileRef::describe("q.bpk", &networks),
+            model_embeddings: FileRef::describe("e.f32", &embeddings),
+            models,
+            provenance: Default::default(),
+        };
+        (manifest, networks, embeddings)
+    }
+
+    #[test]
+    fn search_returns_ranked_cards_within_constraints() {
+        let (manifest, networks, embeddings) = tiny_zoo();
+        let engine = Engine::from_parts(
+            manifest,
+            &networks,
+            &embeddings,
+            Device::flex(),
+            Backend::Cpu,
+        )
+        .unwrap();
+        let options = SearchOptions {
+            k: Some(5),
+            max_params: Some(200),
+            ..Default::default()
+        };
+        let output =
+            pollster::block_on(engine.search(&[0.1, 0.2, 0.3, 0.3, 0.2, 0.1], None, &options))
+                .unwrap();
+        assert_eq!(output.backend, Backend::Cpu);
+        assert_eq!(output.query_embedding.len(), 4);
+        let ids: Vec<&str> = output.candidates.iter().map(|c| c.id.as_str()).collect();
+        assert!(
+            ids.len() == 2 && ids.iter().all(|id| ["m1", "m2"].contains(id)),
+            "{ids:?}"
+        );
+        assert_eq!(
+            output.candidates.iter().map(|c| c.rank).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+        assert!(output.candidates[0].predicted_accuracy >= output.candidates[1].predicted_accuracy);
+        let error = pollster::block_on(engine.search(&[0.1, 0.2], None, &options)).unwrap_err();
+        assert_eq!(error.code(), "dimension_mismatch");
+    }
+
+    #[test]
+    fn a_zoo_whose_files_disagree_with_its_manifest_is_refused() {
+        let (manifest, networks, embeddings) = tiny_zoo();
+        let error = Engine::from_parts(
+            manifest.clone(),
+            &embeddings,
+            &networks,
+            Device::flex(),
+            Backend::Cpu,
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("q.bpk"), "{error}");
+        let mut fewer = manifest;
+        fewer.models.pop();
+        let error = Engine::from_parts(fewer, &networks, &embeddings, Device::flex(), Backend::Cpu)
+            .unwrap_err();
+        assert_eq!(error.code(), "dimension_mismatch");
+    }
+
+    #[test]
+    fn options_use_js_names_and_reject_typos() {
+        let error = serde_json::from_str::<SearchOptions>(r#"{"maxparams": 5}"#).unwrap_err();
+        assert!(error.to_string().contains("maxparams"), "{error}");
+        let options: SearchOptions =
+            serde_json::from_str(r#"{"k": 3, "maxLatencyMs": 2.5}"#).unwrap();
+        let request = options.request();
+        assert_eq!(
+            (
+                request.k,
+                request.constraints.max_latency_ms,
+                request.rerank
+            ),
+            (3, Some(2.5), true)
+        );
+    }
+}
