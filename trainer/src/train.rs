@@ -8,8 +8,8 @@ use burn::tensor::{Device, Tensor};
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use serde::{Deserialize, Serialize};
-use tans_core::loss::{LossConfig, matrix, meta_contrastive_loss};
-use tans_core::networks::QueryTensors;
+use tans_core::loss::{LossConfig, meta_contrastive_loss};
+use tans_core::networks::{QueryTensors, matrix};
 use tans_core::topology::TOPOLOGY_LEN;
 use tans_core::{NetworkConfig, QueryBatch, QuerySet, TansNetworks};
 

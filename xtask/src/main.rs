@@ -153,7 +153,13 @@ fn build() -> Result {
         ]))?;
         let wasm = target_dir().join(WASM_TARGET).join("release/tans_web.wasm");
         run(Command::new("wasm-bindgen")
-            .args(["--target", "web", "--remove-name-section", "--remove-producers-section", "--out-dir"])
+            .args([
+                "--target",
+                "web",
+                "--remove-name-section",
+                "--remove-producers-section",
+                "--out-dir",
+            ])
             .arg(root().join("pkg"))
             .arg(&wasm))?;
         write_package_json()

@@ -1,8 +1,8 @@
 //! The meta-contrastive objective (paper eq. 3–5): a bidirectional margin hinge over every
 //! in-batch negative on cosine similarities, plus λ times the predictor's MSE.
 
+use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
-use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 /// Weights of the objective.
@@ -72,16 +72,6 @@ pub fn meta_contrastive_loss(
     }
 }
 
-/// `[rows, cols]` f32 tensor from row-major values (a convenience for callers and tests).
-pub fn matrix(
-    values: Vec<f32>,
-    rows: usize,
-    cols: usize,
-    device: &burn::tensor::Device,
-) -> Tensor<2> {
-    Tensor::from_data(TensorData::new(values, [rows, cols]), device)
-}
-
 #[cfg(test)]
 mod tests {
     use burn::module::Module;
@@ -89,7 +79,7 @@ mod tests {
     use burn::tensor::Device;
 
     use super::*;
-    use crate::networks::{NetworkConfig, QueryEncoderKind, QueryTensors, TansNetworks};
+    use crate::networks::{NetworkConfig, QueryEncoderKind, QueryTensors, TansNetworks, matrix};
     use crate::query::QueryBatch;
 
     fn scalar(t: Tensor<1>) -> f32 {

@@ -75,6 +75,11 @@ impl NetworkConfig {
     }
 }
 
+/// `[rows, cols]` f32 tensor from row-major values.
+pub fn matrix(values: Vec<f32>, rows: usize, cols: usize, device: &Device) -> Tensor<2> {
+    Tensor::from_data(TensorData::new(values, [rows, cols]), device)
+}
+
 fn l2_normalise(x: Tensor<2>) -> Tensor<2> {
     let norm = x.clone().powi_scalar(2).sum_dim(1).sqrt().clamp_min(1e-12);
     x.div(norm)
@@ -146,13 +151,25 @@ pub struct QueryTensors {
 
 impl QueryTensors {
     pub fn new(batch: &QueryBatch, device: &Device) -> Self {
-        let tensor = |values: &[f32], rows: usize, cols: usize| {
-            Tensor::<2>::from_data(TensorData::new(values.to_vec(), [rows, cols]), device)
-        };
         Self {
-            features: tensor(batch.features(), batch.instances(), batch.feature_dim()),
-            class_pool: tensor(batch.class_pool(), batch.classes(), batch.instances()),
-            set_pool: tensor(batch.set_pool(), batch.sets(), batch.classes()),
+            features: matrix(
+                batch.features().to_vec(),
+                batch.instances(),
+                batch.feature_dim(),
+                device,
+            ),
+            class_pool: matrix(
+                batch.class_pool().to_vec(),
+                batch.classes(),
+                batch.instances(),
+                device,
+            ),
+            set_pool: matrix(
+                batch.set_pool().to_vec(),
+                batch.sets(),
+                batch.classes(),
+                device,
+            ),
         }
     }
 }
@@ -318,8 +335,8 @@ mod tests {
         let device = Device::flex();
         let config = config(QueryEncoderKind::Linear);
         let predictor = PerformancePredictor::init(&config, &device);
-        let q = crate::loss::matrix(vec![0.3; 3 * 8], 3, 8, &device);
-        let m = crate::loss::matrix(vec![-0.2; 3 * 8], 3, 8, &device);
+        let q = matrix(vec![0.3; 3 * 8], 3, 8, &device);
+        let m = matrix(vec![-0.2; 3 * 8], 3, 8, &device);
         let p = predictor
             .forward(q, m)
             .into_data()

@@ -2,11 +2,11 @@
 //! cosine similarity, re-rank them with the performance predictor. Tensor reads are async so the
 //! same code runs on WebGPU in a browser; native callers block on the future.
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TansError};
-use crate::networks::{QueryNetworks, QueryTensors};
+use crate::networks::{QueryNetworks, QueryTensors, matrix};
 use crate::query::QueryBatch;
 use crate::retrieval::{Constraints, Hit, rerank, top_k};
 use crate::zoo::ZooIndex;
@@ -116,9 +116,7 @@ impl Retriever {
             .flat_map(|&i| self.index.embeddings.row(i).iter().copied())
             .collect();
         let query_values: Vec<f32> = query_embedding.repeat(models.len());
-        let tensor = |values: Vec<f32>| {
-            Tensor::<2>::from_data(TensorData::new(values, [models.len(), d]), &self.device)
-        };
+        let tensor = |values| matrix(values, models.len(), d, &self.device);
         let predicted = self
             .networks
             .predictor
