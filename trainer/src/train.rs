@@ -98,11 +98,7 @@ pub fn train(
         let accuracy: Vec<f32> = models.iter().map(|&i| world.models[i].accuracy).collect();
         let accuracy = Tensor::<1>::from_floats(accuracy.as_slice(), &device);
 
-        let q = networks
-            .query
-            .query_encoder
-            .forward(QueryTensors::new(&batch, &device));
-        let m = networks.model_encoder.forward(topology, functional);
+        let (q, m) = networks.embed(QueryTensors::new(&batch, &device), topology, functional);
         let predicted = networks.query.predictor.forward(q.clone(), m.clone());
         let loss = meta_contrastive_loss(q, m, predicted, accuracy, &config.loss);
         let value = loss

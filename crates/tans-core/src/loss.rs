@@ -156,25 +156,20 @@ mod tests {
             &device,
         );
         let accuracy = Tensor::<1>::from_floats([0.6, 0.7, 0.8], &device);
+        let embed = |networks: &TansNetworks| {
+            networks.embed(
+                QueryTensors::new(&batch, &device),
+                topology.clone(),
+                functional.clone(),
+            )
+        };
         let positive_similarity = |networks: &TansNetworks| {
-            let q = networks
-                .query
-                .query_encoder
-                .forward(QueryTensors::new(&batch, &device));
-            let m = networks
-                .model_encoder
-                .forward(topology.clone(), functional.clone());
+            let (q, m) = embed(networks);
             q.mul(m).sum_dim(1).into_data().try_to_vec::<f32>().unwrap()
         };
         let before = positive_similarity(&networks);
         let mut optimiser = AdamConfig::new().init();
-        let q = networks
-            .query
-            .query_encoder
-            .forward(QueryTensors::new(&batch, &device));
-        let m = networks
-            .model_encoder
-            .forward(topology.clone(), functional.clone());
+        let (q, m) = embed(&networks);
         let predicted = networks.query.predictor.forward(q.clone(), m.clone());
         let loss = meta_contrastive_loss(q, m, predicted, accuracy, &LossConfig::default());
         let grads = GradientsParams::from_grads(loss.total.backward(), &networks);

@@ -254,6 +254,19 @@ impl TansNetworks {
             model_encoder: ModelEncoder::init(config, device),
         }
     }
+
+    /// Embeddings of paired query sets and models: `([sets, d], [models, d])`.
+    pub fn embed(
+        &self,
+        query: QueryTensors,
+        topology: Tensor<2>,
+        functional: Tensor<2>,
+    ) -> (Tensor<2>, Tensor<2>) {
+        (
+            self.query.query_encoder.forward(query),
+            self.model_encoder.forward(topology, functional),
+        )
+    }
 }
 
 #[cfg(test)]
