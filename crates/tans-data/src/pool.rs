@@ -1,0 +1,299 @@
+//! Builds a pool from task specs: renders each source once, draws seeded augmented views (or
+//! resizes real images), and writes `<root>/<task>/{train,test}/<class>/NNNN.png` plus
+//! `<root>/.packed/<task>.safetensors`. Tasks are built in parallel, each from its own seed, so
+//! the result does not depend on scheduling; a task is written under a temporary name and
+//! renamed when complete, so a killed build resumes where it stopped.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use image::{RgbImage, Rgba, RgbaImage};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rayon::prelude::*;
+
+use crate::augment::{resize_rgb, view};
+use crate::error::{DataError, IoContext, Result};
+use crate::manifest::{GENERATOR, MANIFEST, PoolManifest, TaskEntry};
+use crate::packed::PackedTask;
+use crate::sources::SourcePackage;
+use crate::task::{Source, TaskSpec, check_disjoint};
+use crate::{Dropped, PoolConfig, seed_for};
+
+/// Hidden folder of packed tasks; ImageFolder readers skip dot-folders.
+pub const PACKED_DIR: &str = ".packed";
+
+pub fn packed_path(root: &Path, task: &str) -> PathBuf {
+    root.join(PACKED_DIR).join(format!("{task}.safetensors"))
+}
+
+/// Writes `contents` to `path` through a temporary file and a rename.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    fs::write(&tmp, contents).at(&tmp)?;
+    fs::rename(&tmp, path).at(path)
+}
+
+fn render(source: &Source, px: u32) -> std::result::Result<RgbaImage, String> {
+    match source {
+        Source::Glyph { font, ch } => font.render(*ch, px as f32).ok_or_else(|| {
+            format!(
+                "{} draws nothing for U+{:04X}",
+                font.path().display(),
+                u32::from(*ch)
+            )
+        }),
+        Source::Image { image, .. } => Ok(image.as_ref().clone()),
+    }
+}
+
+/// The `count` views of one split of a class, and the sources that failed to render.
+fn views(
+    sources: &[Source],
+    count: usize,
+    spec: &TaskSpec,
+    config: &PoolConfig,
+    rng: &mut StdRng,
+) -> (Vec<RgbImage>, usize, Vec<Dropped>) {
+    let mut skipped = Vec::new();
+    let rendered: Vec<RgbaImage> = sources
+        .iter()
+        .filter_map(|s| match render(s, config.image_size * 4) {
+            Ok(image) => Some(image),
+            Err(reason) => {
+                skipped.push(Dropped::new(s.id(), reason));
+                None
+            }
+        })
+        .collect();
+    let images = match (&spec.augment, rendered.is_empty()) {
+        (_, true) => Vec::new(),
+        (Some(augment), false) => (0..count)
+            .map(|i| {
+                view(
+                    &rendered[i % rendered.len()],
+                    config.image_size,
+                    augment,
+                    rng,
+                )
+            })
+            .collect(),
+        (None, false) => rendered
+            .iter()
+            .take(count)
+            .map(|image| resize_rgb(image, config.image_size, Rgba([0, 0, 0, 255])))
+            .collect(),
+    };
+    (images, rendered.len(), skipped)
+}
+
+/// What a finished task leaves beside its packed file, so a resumed build can reuse it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Built {
+    config: PoolConfig,
+    entry: TaskEntry,
+    skipped: Vec<Dropped>,
+}
+
+fn record_path(root: &Path, task: &str) -> PathBuf {
+    root.join(PACKED_DIR).join(format!("{task}.json"))
+}
+
+/// The record of `task` from an earlier run with the same config, if the task is complete.
+fn finished(root: &Path, task: &str, config: &PoolConfig) -> Option<Built> {
+    let built: Built = serde_json::from_slice(&fs::read(record_path(root, task)).ok()?).ok()?;
+    (built.config == *config && root.join(task).is_dir() && packed_path(root, task).is_file())
+        .then_some(built)
+}
+
+fn build_task(
+    spec: &TaskSpec,
+    root: &Path,
+    config: &PoolConfig,
+) -> Result<std::result::Result<Built, Dropped>> {
+    let mut rng = StdRng::seed_from_u64(seed_for(config.seed, &spec.name));
+    let mut skipped = Vec::new();
+    let mut packed = PackedTask {
+        name: spec.name.clone(),
+        classes: spec.classes.iter().map(|c| c.name.clone()).collect(),
+        image_size: config.image_size,
+        train_images: Vec::new(),
+        train_labels: Vec::new(),
+        test_images: Vec::new(),
+        test_labels: Vec::new(),
+    };
+    let partial = root.join(format!(".partial-{}", spec.name));
+    if partial.exists() {
+        fs::remove_dir_all(&partial).at(&partial)?;
+    }
+    let (mut train_sources, mut test_sources) = (0, 0);
+    for (label, class) in spec.classes.iter().enumerate() {
+        for (split, sources, count) in [
+            ("train", &class.train, config.train_per_class),
+            ("test", &class.test, config.test_per_class),
+        ] {
+            let (images, used, failed) = views(sources, count, spec, config, &mut rng);
+            skipped.extend(failed);
+            if images.len() < count.div_ceil(2) {
+                return Ok(Err(Dropped::new(
+                    spec.name.clone(),
+                    format!(
+                        "class {} has {} {split} images, fewer than half of {count}",
+                        class.name,
+                        images.len()
+                    ),
+                )));
+            }
+            let dir = partial.join(split).join(&class.name);
+            fs::create_dir_all(&dir).at(&dir)?;
+            for (i, image) in images.iter().enumerate() {
+                let path = dir.join(format!("{i:04}.png"));
+                image.save(&path).map_err(|e| DataError::input(&path, e))?;
+            }
+            let (pixels, labels) = if split == "train" {
+                train_sources += used;
+                (&mut packed.train_images, &mut packed.train_labels)
+            } else {
+                test_sources += used;
+                (&mut packed.test_images, &mut packed.test_labels)
+            };
+            for image in &images {
+                pixels.extend_from_slice(image.as_raw());
+                labels.push(label as i64);
+            }
+        }
+    }
+    let packed_file = packed_path(root, &spec.name);
+    write_atomic(&packed_file, &packed.to_bytes()?)?;
+    let built = Built {
+        config: config.clone(),
+        entry: TaskEntry {
+            name: spec.name.clone(),
+            family: spec.family.clone(),
+            stage: spec.stage,
+            classes: packed.classes,
+            train_images: packed.train_labels.len(),
+            test_images: packed.test_labels.len(),
+            train_sources,
+            test_sources,
+        },
+        skipped,
+    };
+    let record = serde_json::to_vec_pretty(&built).expect("plain data");
+    write_atomic(&record_path(root, &spec.name), &record)?;
+    let done = root.join(&spec.name);
+    if done.exists() {
+        fs::remove_dir_all(&done).at(&done)?;
+    }
+    fs::rename(&partial, &done).at(&done)?;
+    Ok(Ok(built))
+}
+
+/// Builds every task of `specs` under `root` and writes `pool.json`. Tasks already complete
+/// from an earlier run with the same config (folder, packed file and record present) are kept.
+pub fn build(
+    specs: &[TaskSpec],
+    mut dropped: Vec<Dropped>,
+    sources: Vec<SourcePackage>,
+    root: &Path,
+    config: &PoolConfig,
+    show_progress: bool,
+) -> Result<PoolManifest> {
+    check_disjoint(specs)
+        .map_err(|e| DataError::input(root, format!("the pool would leak: {e}")))?;
+    fs::create_dir_all(root.join(PACKED_DIR)).at(root)?;
+    let progress = if show_progress {
+        ProgressBar::new(specs.len() as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    progress.set_style(
+        ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} tasks, {elapsed} elapsed, ETA {eta} {msg}",
+        )
+        .expect("a valid template"),
+    );
+    let results: Vec<Result<std::result::Result<Built, Dropped>>> = specs
+        .par_iter()
+        .map(|spec| {
+            let result = match finished(root, &spec.name, config) {
+                Some(built) => Ok(Ok(built)),
+                None => build_task(spec, root, config),
+            };
+            progress.inc(1);
+            progress.set_message(spec.name.clone());
+            result
+        })
+        .collect();
+    progress.finish_and_clear();
+    let mut tasks = Vec::new();
+    let mut skipped_images = Vec::new();
+    for result in results {
+        match result? {
+            Ok(built) => {
+                tasks.push(built.entry);
+                skipped_images.extend(built.skipped);
+            }
+            Err(reason) => dropped.push(reason),
+        }
+    }
+    skipped_images.sort_by(|a, b| a.what.cmp(&b.what));
+    tasks.sort_by(|a, b| a.name.cmp(&b.name));
+    let manifest = PoolManifest {
+        generator: GENERATOR.into(),
+        config: config.clone(),
+        sources,
+        tasks,
+        dropped,
+        skipped_images,
+    };
+    let json = serde_json::to_string_pretty(&manifest).expect("plain data");
+    write_atomic(&root.join(MANIFEST), json.as_bytes())?;
+    Ok(manifest)
+}
+
+/// A task of an opened pool.
+#[derive(Debug, Clone)]
+pub struct OpenedTask {
+    pub task: PackedTask,
+    /// Images that could not be decoded (plain ImageFolders only).
+    pub skipped: Vec<Dropped>,
+    /// Things about the folder worth a look (stray files, a missing test split).
+    pub warnings: Vec<String>,
+}
+
+/// A pool's tasks in packed form, whatever made the pool: a generated pool is read from its
+/// packed files; any other ImageFolder tree of tasks is decoded (to `image_size`) and checked.
+pub fn open(root: &Path, image_size: u32) -> Result<Vec<OpenedTask>> {
+    let manifest: Option<PoolManifest> = fs::read(root.join(MANIFEST))
+        .ok()
+        .map(|bytes| {
+            serde_json::from_slice(&bytes).map_err(|e| DataError::input(root.join(MANIFEST), e))
+        })
+        .transpose()?;
+    if let Some(manifest) = manifest {
+        return manifest
+            .tasks
+            .iter()
+            .map(|t| {
+                Ok(OpenedTask {
+                    task: PackedTask::read(&packed_path(root, &t.name))?,
+                    skipped: Vec::new(),
+                    warnings: Vec::new(),
+                })
+            })
+            .collect();
+    }
+    crate::folder::read_tasks(root)?
+        .into_iter()
+        .map(|task| {
+            let (packed, skipped) = crate::folder::pack(&task, image_size)?;
+            Ok(OpenedTask {
+                task: packed,
+                skipped,
+                warnings: task.warnings,
+            })
+        })
+        .collect()
+}
