@@ -91,7 +91,8 @@ fn views(
 /// What a finished task leaves beside its packed file, so a resumed build can reuse it.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Built {
-    config: PoolConfig,
+    /// [`fingerprint`] of the spec and config the task was built from.
+    fingerprint: String,
     entry: TaskEntry,
     skipped: Vec<Dropped>,
 }
@@ -100,11 +101,29 @@ fn record_path(root: &Path, task: &str) -> PathBuf {
     root.join(PACKED_DIR).join(format!("{task}.json"))
 }
 
-/// The record of `task` from an earlier run with the same config, if the task is complete.
-fn finished(root: &Path, task: &str, config: &PoolConfig) -> Option<Built> {
+/// What a task's bytes depend on: generator version, pool config, augmentation, classes and
+/// every source id. A finished task is reused only while this is unchanged.
+fn fingerprint(spec: &TaskSpec, config: &PoolConfig) -> String {
+    let mut text = format!(
+        "{GENERATOR}\n{config:?}\n{:?}\n{:?}\n",
+        spec.augment, spec.stage
+    );
+    for class in &spec.classes {
+        text.push_str(&format!("{} {}\n", class.name, class.concept));
+        for source in class.train.iter().chain(&class.test) {
+            text.push_str(&source.id());
+            text.push('\n');
+        }
+    }
+    format!("{:016x}", crate::seed_for(0, &text))
+}
+
+/// The record of `spec` from an earlier run, if that run finished it from the same inputs.
+fn finished(root: &Path, spec: &TaskSpec, config: &PoolConfig) -> Option<Built> {
+    let task = &spec.name;
     let built: Built = serde_json::from_slice(&fs::read(record_path(root, task)).ok()?).ok()?;
-    (built.config == *config && root.join(task).is_dir() && packed_path(root, task).is_file())
-        .then_some(built)
+    let complete = root.join(task).is_dir() && packed_path(root, task).is_file();
+    (complete && built.fingerprint == fingerprint(spec, config)).then_some(built)
 }
 
 fn build_task(
@@ -167,7 +186,7 @@ fn build_task(
     let packed_file = packed_path(root, &spec.name);
     write_atomic(&packed_file, &packed.to_bytes()?)?;
     let built = Built {
-        config: config.clone(),
+        fingerprint: fingerprint(spec, config),
         entry: TaskEntry {
             name: spec.name.clone(),
             family: spec.family.clone(),
@@ -190,8 +209,8 @@ fn build_task(
     Ok(Ok(built))
 }
 
-/// Builds every task of `specs` under `root` and writes `pool.json`. Tasks already complete
-/// from an earlier run with the same config (folder, packed file and record present) are kept.
+/// Builds every task of `specs` under `root` and writes `pool.json`. Tasks an earlier run
+/// finished from the same inputs (folder, packed file and record present) are kept.
 pub fn build(
     specs: &[TaskSpec],
     mut dropped: Vec<Dropped>,
@@ -217,7 +236,7 @@ pub fn build(
     let results: Vec<Result<std::result::Result<Built, Dropped>>> = specs
         .par_iter()
         .map(|spec| {
-            let result = match finished(root, &spec.name, config) {
+            let result = match finished(root, spec, config) {
                 Some(built) => Ok(Ok(built)),
                 None => build_task(spec, root, config),
             };

