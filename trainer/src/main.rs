@@ -1,7 +1,6 @@
 //! `tans`: the native CLI that builds, trains and publishes TANS model zoos.
 
 mod data;
-mod files;
 mod publish;
 mod synthetic;
 mod synthetic_zoo;

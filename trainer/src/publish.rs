@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use tans_core::zoo::{ZOO_FORMAT, ZOO_FORMAT_VERSION, embeddings_to_bytes};
 use tans_core::{FileRef, ModelCard, NetworkConfig, QueryNetworks, ZooManifest};
 
-use crate::files::write_atomic;
+use tans_data::files::write_atomic;
 
 pub const MANIFEST: &str = "zoo.json";
 pub const QUERY_NETWORKS: &str = "query-networks.bpk";

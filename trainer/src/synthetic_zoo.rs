@@ -15,10 +15,10 @@ use tans_core::{
     SearchRequest, ZooIndex, ZooManifest,
 };
 
-use crate::files::write_atomic;
 use crate::publish::{self, ZooContents};
 use crate::synthetic::{SyntheticConfig, SyntheticWorld};
 use crate::train::{TrainConfig, model_inputs, train};
+use tans_data::files::write_atomic;
 
 pub const SAMPLES: &str = "samples.json";
 

@@ -9,6 +9,7 @@
 pub mod augment;
 pub mod error;
 pub mod families;
+pub mod files;
 pub mod folder;
 pub mod font;
 pub mod manifest;

@@ -15,6 +15,7 @@ use rayon::prelude::*;
 
 use crate::augment::{resize_rgb, view};
 use crate::error::{DataError, IoContext, Result};
+use crate::files::write_atomic;
 use crate::manifest::{GENERATOR, MANIFEST, PoolManifest, TaskEntry};
 use crate::packed::PackedTask;
 use crate::sources::SourcePackage;
@@ -26,13 +27,6 @@ pub const PACKED_DIR: &str = ".packed";
 
 pub fn packed_path(root: &Path, task: &str) -> PathBuf {
     root.join(PACKED_DIR).join(format!("{task}.safetensors"))
-}
-
-/// Writes `contents` to `path` through a temporary file and a rename.
-pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    fs::write(&tmp, contents).at(&tmp)?;
-    fs::rename(&tmp, path).at(path)
 }
 
 fn render(source: &Source, px: u32) -> std::result::Result<RgbaImage, String> {

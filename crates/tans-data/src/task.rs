@@ -66,6 +66,21 @@ pub struct TaskSpec {
     pub classes: Vec<ClassSpec>,
 }
 
+/// The first key held under both stages, with the meta-test and the meta-train task holding it.
+fn shared<'m, 'a, K: Ord>(
+    by_stage: &'m BTreeMap<Stage, BTreeMap<K, &'a str>>,
+) -> Option<(&'m K, &'a str, &'a str)> {
+    let (train, test) = (
+        by_stage.get(&Stage::MetaTrain)?,
+        by_stage.get(&Stage::MetaTest)?,
+    );
+    test.iter().find_map(|(key, test_task)| {
+        train
+            .get(key)
+            .map(|train_task| (key, *test_task, *train_task))
+    })
+}
+
 /// Fails with a description of the first leak between meta-train and meta-test (family, class
 /// concept or source image) or between the train and test split of a task.
 pub fn check_disjoint(tasks: &[TaskSpec]) -> Result<(), String> {
@@ -109,24 +124,14 @@ pub fn check_disjoint(tasks: &[TaskSpec]) -> Result<(), String> {
             "family {family} is in both meta-train and meta-test"
         ));
     }
-    if let (Some(train), Some(test)) = (
-        concepts.get(&Stage::MetaTrain),
-        concepts.get(&Stage::MetaTest),
-    ) && let Some((concept, task)) = test.iter().find(|(c, _)| train.contains_key(*c))
-    {
+    if let Some((concept, test_task, train_task)) = shared(&concepts) {
         return Err(format!(
-            "class {concept} of meta-test task {task} is also in meta-train task {}",
-            train[concept]
+            "class {concept} of meta-test task {test_task} is also in meta-train task {train_task}"
         ));
     }
-    if let (Some(train), Some(test)) = (
-        sources.get(&Stage::MetaTrain),
-        sources.get(&Stage::MetaTest),
-    ) && let Some((id, task)) = test.iter().find(|(id, _)| train.contains_key(*id))
-    {
+    if let Some((id, test_task, train_task)) = shared(&sources) {
         return Err(format!(
-            "source {id} of meta-test task {task} is also in meta-train task {}",
-            train[id]
+            "source {id} of meta-test task {test_task} is also in meta-train task {train_task}"
         ));
     }
     Ok(())

@@ -1,29 +1,28 @@
-//! Atomic file output: write to a temporary file beside the target, then rename, so a killed
-//! run never leaves a half-written file under the final name.
+//! Atomic file output: write a temporary file beside the target, flush it to disk, then rename,
+//! so a killed run never leaves a half-written file under the final name.
 
 use std::fs;
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use crate::error::{IoContext, Result};
 
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    fs::create_dir_all(dir).at(dir)?;
     let name = path
         .file_name()
-        .context("output path has no file name")?
-        .to_string_lossy();
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let mut file = fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let mut file = fs::File::create(&tmp).at(&tmp)?;
     file.write_all(contents)
         .and_then(|()| file.sync_all())
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    fs::rename(&tmp, path)
-        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+        .at(&tmp)?;
+    fs::rename(&tmp, path).at(path)
 }
 
 #[cfg(test)]
