@@ -203,6 +203,35 @@ fn build_task(
     Ok(Ok(built))
 }
 
+/// Removes the tasks an earlier build made (those with a record) that `specs` no longer holds,
+/// so the ImageFolder tree shows exactly the pool. Nothing without a record is touched.
+fn remove_stale_tasks(root: &Path, specs: &[TaskSpec]) -> Result<()> {
+    let packed = root.join(PACKED_DIR);
+    for entry in fs::read_dir(&packed).at(&packed)? {
+        let path = entry.at(&packed)?.path();
+        let Some(name) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".json"))
+        else {
+            continue;
+        };
+        if specs.iter().any(|s| s.name == name) {
+            continue;
+        }
+        let dir = root.join(name);
+        if dir.is_dir() {
+            fs::remove_dir_all(&dir).at(&dir)?;
+        }
+        let file = packed_path(root, name);
+        if file.exists() {
+            fs::remove_file(&file).at(&file)?;
+        }
+        fs::remove_file(&path).at(&path)?;
+    }
+    Ok(())
+}
+
 /// Builds every task of `specs` under `root` and writes `pool.json`. Tasks an earlier run
 /// finished from the same inputs (folder, packed file and record present) are kept.
 pub fn build(
@@ -240,6 +269,7 @@ pub fn build(
         })
         .collect();
     progress.finish_and_clear();
+    remove_stale_tasks(root, specs)?;
     let mut tasks = Vec::new();
     let mut skipped_images = Vec::new();
     for result in results {

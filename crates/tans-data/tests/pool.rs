@@ -137,6 +137,30 @@ fn same_seed_same_bytes_and_a_killed_build_resumes() {
         "stale tasks are rebuilt"
     );
 
+    // Tasks a later build no longer makes are removed; anything else in the folder stays.
+    fs::write(b.join("notes.txt"), "mine").unwrap();
+    let fewer = GlyphConfig {
+        classes_per_task: 5,
+        max_tasks_per_script: 1,
+        ..GlyphConfig::default()
+    };
+    let (tasks, dropped) = glyphs::tasks(&fonts, &fewer, reseeded.seed);
+    let manifest = pool::build(&tasks, dropped, Vec::new(), &b, &reseeded, false).unwrap();
+    assert_eq!(manifest.tasks.len(), 2);
+    let left: Vec<String> = fs::read_dir(&b)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        left.len(),
+        2 + 3,
+        "two tasks, .packed, pool.json, notes.txt: {left:?}"
+    );
+    assert_eq!(
+        fs::read_dir(b.join(pool::PACKED_DIR)).unwrap().count(),
+        2 * 2
+    );
+
     // Any consumer reads the pool back, generated or as a plain ImageFolder.
     let packed = pool::open(&a, 16).unwrap();
     assert_eq!(packed.len(), 4);

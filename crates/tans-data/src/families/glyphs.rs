@@ -43,8 +43,12 @@ impl Default for GlyphConfig {
 /// The letters of `script` a font may contribute: for Latin, Greek and Cyrillic the basic
 /// lower-case alphabet (their hundreds of accented forms would make near-duplicate classes),
 /// for every other script each letter (general category L: no digits, and no combining marks,
-/// which draw as a lone dot or stroke).
+/// which draw as a lone dot or stroke), leaving out presentation forms (compatibility ligatures
+/// and contextual shapes of letters that are classes already).
 fn is_class_letter(c: char, script: Script) -> bool {
+    if ('\u{FB00}'..='\u{FDFF}').contains(&c) || ('\u{FE70}'..='\u{FEFF}').contains(&c) {
+        return false;
+    }
     match script {
         Script::Latin => c.is_ascii_lowercase(),
         Script::Greek => ('\u{03B1}'..='\u{03C9}').contains(&c) && c != '\u{03C2}',
@@ -105,16 +109,26 @@ pub fn tasks(fonts: &[PathBuf], config: &GlyphConfig, seed: u64) -> (Vec<TaskSpe
             ));
             continue;
         }
-        let shared: BTreeSet<char> = fonts
-            .iter()
-            .map(|(_, letters)| letters.clone())
-            .reduce(|a, b| &a & &b)
-            .unwrap_or_default();
-        if shared.len() < config.classes_per_task {
+        // The letters at least half of the script's fonts draw, and the fonts that draw them
+        // all: fonts of one script can cover different parts of it (Arabic's presentation
+        // forms, Urdu-only letters), and every class needs every kept font.
+        let mut coverage: BTreeMap<char, usize> = BTreeMap::new();
+        for (_, letters) in &fonts {
+            for &c in letters {
+                *coverage.entry(c).or_default() += 1;
+            }
+        }
+        let shared: BTreeSet<char> = coverage
+            .into_iter()
+            .filter(|&(_, n)| 2 * n >= fonts.len())
+            .map(|(c, _)| c)
+            .collect();
+        fonts.retain(|(_, letters)| shared.is_subset(letters));
+        if shared.len() < config.classes_per_task || fonts.len() < 2 {
             dropped.push(Dropped::new(
                 name,
                 format!(
-                    "its {} fonts share {} letters, fewer than {}",
+                    "{} font(s) draw all of its {} most common letters; a task needs 2 fonts and {} letters",
                     fonts.len(),
                     shared.len(),
                     config.classes_per_task
@@ -237,5 +251,10 @@ mod tests {
             !is_class_letter('\u{093E}', Script::Devanagari),
             "vowel sign aa, a spacing mark"
         );
+        assert!(
+            !is_class_letter('\u{FC5E}', Script::Arabic),
+            "a presentation-form ligature"
+        );
+        assert!(is_class_letter('\u{0628}', Script::Arabic), "beh");
     }
 }
