@@ -42,7 +42,8 @@ fn render(source: &Source, px: u32) -> std::result::Result<RgbaImage, String> {
     }
 }
 
-/// The `count` views of one split of a class, and the sources that failed to render.
+/// The `count` views of one split of a class, how many sources they come from, and the sources
+/// that failed to render. No more than `count` sources are rendered: views cycle over them.
 fn views(
     sources: &[Source],
     count: usize,
@@ -51,16 +52,16 @@ fn views(
     rng: &mut StdRng,
 ) -> (Vec<RgbImage>, usize, Vec<Dropped>) {
     let mut skipped = Vec::new();
-    let rendered: Vec<RgbaImage> = sources
-        .iter()
-        .filter_map(|s| match render(s, config.image_size * 4) {
-            Ok(image) => Some(image),
-            Err(reason) => {
-                skipped.push(Dropped::new(s.id(), reason));
-                None
-            }
-        })
-        .collect();
+    let mut rendered: Vec<RgbaImage> = Vec::new();
+    for source in sources {
+        if rendered.len() == count {
+            break;
+        }
+        match render(source, config.image_size * 4) {
+            Ok(image) => rendered.push(image),
+            Err(reason) => skipped.push(Dropped::new(source.id(), reason)),
+        }
+    }
     let images = match (&spec.augment, rendered.is_empty()) {
         (_, true) => Vec::new(),
         (Some(augment), false) => (0..count)
@@ -75,7 +76,6 @@ fn views(
             .collect(),
         (None, false) => rendered
             .iter()
-            .take(count)
             .map(|image| resize_rgb(image, config.image_size, Rgba([0, 0, 0, 255])))
             .collect(),
     };
