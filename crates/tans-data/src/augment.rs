@@ -18,6 +18,8 @@ pub struct AugmentConfig {
     pub noise: f32,
     /// Paint the source's opaque parts one random ink colour (for glyphs, drawn in black).
     pub recolour: bool,
+    /// Crop the source to its visible pixels first (sprites drawn small on a large canvas).
+    pub crop: bool,
 }
 
 impl AugmentConfig {
@@ -28,6 +30,13 @@ impl AugmentConfig {
         max_shift: 0.08,
         noise: 6.0,
         recolour: false,
+        crop: false,
+    };
+
+    /// For game sprites: as [`Self::OBJECTS`], cropped to the sprite.
+    pub const SPRITES: Self = Self {
+        crop: true,
+        ..Self::OBJECTS
     };
 
     /// For glyphs: in a random ink, and larger, since a glyph sits in its font's whole line
@@ -79,10 +88,29 @@ fn bilinear(image: &RgbaImage, x: f32, y: f32) -> [f32; 4] {
     out
 }
 
+/// `image` cut to the bounding box of its pixels with alpha above 16 (unchanged if none are).
+pub fn crop_to_content(image: &RgbaImage) -> RgbaImage {
+    let visible = |p: &image::Rgba<u8>| p[3] > 16;
+    let (mut x0, mut y0, mut x1, mut y1) = (u32::MAX, u32::MAX, 0, 0);
+    for (x, y, p) in image.enumerate_pixels() {
+        if visible(p) {
+            (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+        }
+    }
+    if x0 > x1 {
+        return image.clone();
+    }
+    image::imageops::crop_imm(image, x0, y0, x1 - x0 + 1, y1 - y0 + 1).to_image()
+}
+
 /// One augmented `size × size` RGB view of `source`.
 pub fn view(source: &RgbaImage, size: u32, config: &AugmentConfig, rng: &mut impl Rng) -> RgbImage {
     let work = size * 4;
-    let fitted = fit_square(source, work);
+    let fitted = if config.crop {
+        fit_square(&crop_to_content(source), work)
+    } else {
+        fit_square(source, work)
+    };
     let angle = rng
         .random_range(-config.max_rotation_deg..=config.max_rotation_deg)
         .to_radians();
@@ -204,6 +232,16 @@ mod tests {
         assert_eq!(fitted.get_pixel(1, 4)[3], 255, "the opaque half");
         assert_eq!(fitted.get_pixel(6, 4)[3], 0, "the transparent half");
         assert_eq!(fit_square(&RgbaImage::new(0, 0), 4).dimensions(), (4, 4));
+    }
+
+    #[test]
+    fn crop_keeps_only_the_visible_part() {
+        let mut image = RgbaImage::new(10, 10);
+        image.put_pixel(3, 4, Rgba([0, 0, 0, 255]));
+        image.put_pixel(5, 7, Rgba([0, 0, 0, 255]));
+        image.put_pixel(9, 9, Rgba([0, 0, 0, 10]));
+        assert_eq!(crop_to_content(&image).dimensions(), (3, 4));
+        assert_eq!(crop_to_content(&RgbaImage::new(2, 2)).dimensions(), (2, 2));
     }
 
     #[test]

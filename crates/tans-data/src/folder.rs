@@ -7,7 +7,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use image::{ImageReader, Limits, RgbImage, Rgba};
+use image::{ImageReader, Limits, RgbImage, Rgba, RgbaImage};
 
 use crate::Dropped;
 use crate::augment::resize_rgb;
@@ -157,10 +157,9 @@ pub fn read_tasks(root: &Path) -> Result<Vec<FolderTask>> {
     Ok(tasks)
 }
 
-/// Decodes any PNG, JPEG or TGA (grayscale, RGBA, 16-bit alike), refusing images past
-/// [`MAX_SIDE`], flattens transparency over white and resizes to `size × size`.
-pub fn load_image(path: &Path, size: u32) -> Result<RgbImage> {
-    let bad = |e: image::ImageError| DataError::input(path, e);
+/// Decodes any PNG, JPEG or TGA (grayscale, RGBA, 16-bit alike) to RGBA, refusing images past
+/// [`MAX_SIDE`] before they are allocated.
+pub fn decode_rgba(path: &Path) -> Result<RgbaImage> {
     let mut reader = ImageReader::open(path)
         .at(path)?
         .with_guessed_format()
@@ -170,8 +169,19 @@ pub fn load_image(path: &Path, size: u32) -> Result<RgbImage> {
     limits.max_image_height = Some(MAX_SIDE);
     limits.max_alloc = Some(MAX_DECODE_BYTES);
     reader.limits(limits);
-    let image = reader.decode().map_err(bad)?.to_rgba8();
-    Ok(resize_rgb(&image, size, Rgba([255, 255, 255, 255])))
+    Ok(reader
+        .decode()
+        .map_err(|e| DataError::input(path, e))?
+        .to_rgba8())
+}
+
+/// [`decode_rgba`], transparency flattened over white, resized to `size × size`.
+pub fn load_image(path: &Path, size: u32) -> Result<RgbImage> {
+    Ok(resize_rgb(
+        &decode_rgba(path)?,
+        size,
+        Rgba([255, 255, 255, 255]),
+    ))
 }
 
 /// Decodes a folder task into packed form; images that fail to decode are skipped and returned.
@@ -215,7 +225,7 @@ pub fn pack(task: &FolderTask, size: u32) -> Result<(PackedTask, Vec<Dropped>)> 
 
 #[cfg(test)]
 mod tests {
-    use image::{GrayImage, ImageBuffer, Luma, RgbaImage};
+    use image::{GrayImage, ImageBuffer, Luma};
 
     use super::*;
 

@@ -39,6 +39,7 @@ fn render(source: &Source, px: u32) -> std::result::Result<RgbaImage, String> {
             )
         }),
         Source::Image { image, .. } => Ok(image.as_ref().clone()),
+        Source::File { path, .. } => crate::folder::decode_rgba(path).map_err(|e| e.to_string()),
     }
 }
 

