@@ -4,6 +4,7 @@
 //!   Debian's chromium + chromium-driver, the page tests' npm packages);
 //! - `build`: build the synthetic demo zoo (native) and the wasm package into `pkg/`;
 //! - `demo`: setup + build, then serve the demo on http://127.0.0.1:8080/;
+//! - `tans <args>`: build the `tans` CLI (release, shared target dir) and run it with `<args>`;
 //! - `test`: setup + fmt + clippy + native tests + browser tests (wasm-bindgen-test in headless
 //!   Chromium on WebGPU and CPU) + page tests (Playwright, with and without WebGPU).
 //!
@@ -132,10 +133,15 @@ fn setup_browsers() -> Result {
     Ok(())
 }
 
+/// The `tans` CLI, built with the same features as every other native build here.
+fn tans() -> Result<Command> {
+    run(cargo().args(["build", "--release", "--workspace", "--bins"]))?;
+    Ok(Command::new(target_dir().join("release/tans")))
+}
+
 fn build() -> Result {
     stage("synthetic demo zoo (native, burn flex)", || {
-        run(cargo().args(["build", "--release", "--workspace", "--bins"]))?;
-        run(Command::new(target_dir().join("release/tans"))
+        run(tans()?
             .arg("synthetic-zoo")
             .arg("--out")
             .arg(zoo_dir())
@@ -260,8 +266,9 @@ fn main() -> ExitCode {
         "serve" => serve(),
         "demo" => setup_rust().and_then(|()| build()).and_then(|()| serve()),
         "test" => test(),
+        "tans" => tans().and_then(|mut cli| run(cli.args(env::args().skip(2)))),
         _ => Err(format!(
-            "usage: cargo xtask <setup | build | serve | demo | test>, not `{verb}`"
+            "usage: cargo xtask <setup | build | serve | demo | test | tans ARGS…>, not `{verb}`"
         )),
     };
     match result {
