@@ -33,6 +33,16 @@ impl AugmentConfig {
         crop: false,
     };
 
+    /// For textures that fill the frame: no rotation, zoomed in, so no background shows.
+    pub const TEXTURES: Self = Self {
+        max_rotation_deg: 0.0,
+        scale: (1.0, 1.4),
+        max_shift: 0.0,
+        noise: 4.0,
+        recolour: false,
+        crop: false,
+    };
+
     /// For game sprites: as [`Self::OBJECTS`], cropped to the sprite.
     pub const SPRITES: Self = Self {
         crop: true,

