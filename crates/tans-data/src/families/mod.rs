@@ -98,8 +98,8 @@ pub fn packages() -> Vec<SourcePackage> {
     all
 }
 
-/// Font files (`.ttf`, `.otf`) below `dir`, sorted.
-fn font_files(dir: &Path) -> Result<Vec<PathBuf>> {
+/// Files below `dir` (recursively) whose extension is one of `extensions`, sorted.
+pub(crate) fn files_below(dir: &Path, extensions: &[&str]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -107,7 +107,10 @@ fn font_files(dir: &Path) -> Result<Vec<PathBuf>> {
             let path = entry.at(&d)?.path();
             if path.is_dir() {
                 stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "ttf" || e == "otf") {
+            } else if path
+                .extension()
+                .is_some_and(|e| extensions.iter().any(|x| e == *x))
+            {
                 out.push(path);
             }
         }
@@ -120,8 +123,9 @@ fn font_files(dir: &Path) -> Result<Vec<PathBuf>> {
 pub fn all_tasks(cache: &Path, config: &PoolConfig) -> Result<(Vec<TaskSpec>, Vec<Dropped>)> {
     let mut fonts = Vec::new();
     for package in font_packages() {
-        fonts.extend(font_files(
+        fonts.extend(files_below(
             &package.require(cache)?.join("usr/share/fonts"),
+            &["ttf", "otf"],
         )?);
     }
     let (mut tasks, mut dropped) =

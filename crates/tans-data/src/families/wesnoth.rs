@@ -38,20 +38,7 @@ const NOT_TERRAIN: [&str; 11] = [
 
 /// PNG files below `dir`, sorted.
 fn pngs(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).at(&d)? {
-            let path = entry.at(&d)?.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "png") {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
+    super::files_below(dir, &["png"])
 }
 
 fn subdirs(dir: &Path) -> Result<Vec<PathBuf>> {
