@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Measures the full dataset pool: two builds from scratch (time, byte-identical?), then a build
-# killed with kill -9 after 20 s and resumed (time, identical to the first?). Needs the sources:
+# Measures the full dataset pool: two builds from scratch (time, byte-identical?), a build
+# killed with kill -9 after 20 s and resumed (time, identical to the first?), and a rerun over a
+# finished pool (time). Needs the sources:
 # `cargo xtask tans data fetch`. Output folders go under ${OUT:-/tmp/tans-measure}.
 set -u
 cd "$(dirname "$0")/.."
@@ -22,5 +23,8 @@ start=$(date +%s%N)
 "$T" data build --out "$OUT/pool3" > /dev/null 2>&1
 echo "resumed after kill -9: $(( ($(date +%s%N) - start) / 1000000 )) ms"
 diff -r "$OUT/pool1" "$OUT/pool3" > /dev/null && echo "build 1 == killed and resumed" || echo "build 1 != killed and resumed"
+start=$(date +%s%N)
+"$T" data build --out "$OUT/pool1" > /dev/null 2>&1
+echo "rerun over the finished build 1: $(( ($(date +%s%N) - start) / 1000000 )) ms"
 echo "PNG files: $(find "$OUT/pool1" -name '*.png' | wc -l)"
 du -sh --apparent-size "$OUT/pool1/.packed"
