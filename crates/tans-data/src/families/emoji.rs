@@ -14,7 +14,6 @@ use std::sync::Arc;
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
 use serde::Deserialize;
 
 use crate::augment::AugmentConfig;
@@ -155,8 +154,7 @@ pub fn tasks(google: &Path, twitter: &Path, seed: u64) -> Result<(Vec<TaskSpec>,
         let mut rng = StdRng::seed_from_u64(seed_for(seed, &task_name));
         let mut classes = Vec::new();
         for (subcategory, mut list) in subcategories {
-            list.shuffle(&mut rng);
-            let n_test = (list.len() / 5).max(1);
+            let n_test = super::hold_out(&mut list, 1, &mut rng);
             let both = |list: &[&Emoji]| {
                 list.iter()
                     .flat_map(|e| [e.google.clone(), e.twitter.clone()])

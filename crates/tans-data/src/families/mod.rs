@@ -119,6 +119,38 @@ pub(crate) fn files_below(dir: &Path, extensions: &[&str]) -> Result<Vec<PathBuf
     Ok(out)
 }
 
+/// The part of a file name before the first of `separators`, without trailing digits: the
+/// variants of one drawing share it (`archer` for `archer+female-bow-attack1.png` with `-` and
+/// `+`, `atech` for `atech1_alpha.tga` with `_`).
+pub(crate) fn variant_stem(path: &Path, separators: &[char]) -> String {
+    let file = path
+        .file_stem()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let head = file.split(separators).next().unwrap_or_default();
+    head.trim_end_matches(|c: char| c.is_ascii_digit())
+        .to_string()
+}
+
+/// `items` grouped by `key`, groups in key order, items in their given order.
+pub(crate) fn group_by<T>(
+    items: impl IntoIterator<Item = T>,
+    key: impl Fn(&T) -> String,
+) -> Vec<Vec<T>> {
+    let mut groups: std::collections::BTreeMap<String, Vec<T>> = std::collections::BTreeMap::new();
+    for item in items {
+        groups.entry(key(&item)).or_default().push(item);
+    }
+    groups.into_values().collect()
+}
+
+/// Shuffles `items` and returns how many of them, from the front, make the test split: about a
+/// fifth, at least `min_test`.
+pub(crate) fn hold_out<T>(items: &mut [T], min_test: usize, rng: &mut rand::rngs::StdRng) -> usize {
+    rand::seq::SliceRandom::shuffle(items, rng);
+    (items.len() / 5).max(min_test)
+}
+
 /// All task specs from the packages in `cache`, with what was dropped and why.
 pub fn all_tasks(cache: &Path, config: &PoolConfig) -> Result<(Vec<TaskSpec>, Vec<Dropped>)> {
     let mut fonts = Vec::new();

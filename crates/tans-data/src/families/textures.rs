@@ -12,7 +12,6 @@ use image::ImageFormat;
 use image::imageops::FilterType;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
 
 use crate::augment::AugmentConfig;
 use crate::error::{DataError, IoContext, Result};
@@ -29,14 +28,9 @@ const CLASSES: usize = 20;
 /// Textures are decoded at most this large (they are tiled surfaces; views are 32–64 px).
 const DECODE_SIDE: u32 = 128;
 
+/// The variant stem of a texture file, lower-cased: `atech` for `atech1_alpha.tga`.
 fn group(file: &str) -> String {
-    let stem = Path::new(file)
-        .file_stem()
-        .map(|s| s.to_string_lossy().to_lowercase())
-        .unwrap_or_default();
-    let head = stem.split('_').next().unwrap_or_default();
-    head.trim_end_matches(|c: char| c.is_ascii_digit())
-        .to_string()
+    super::variant_stem(Path::new(file), &['_']).to_lowercase()
 }
 
 /// The texture task from the unpacked package.
@@ -85,13 +79,8 @@ pub fn task(package: &Path, config: &PoolConfig) -> Result<(TaskSpec, Vec<Droppe
     let per_class = config.train_per_class + config.test_per_class;
     let mut classes = Vec::new();
     for (set, files) in candidates {
-        let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for file in files {
-            groups.entry(group(&file)).or_default().push(file);
-        }
-        let mut groups: Vec<Vec<String>> = groups.into_values().collect();
-        groups.shuffle(&mut rng);
-        let n_test = (groups.len() / 5).max(1);
+        let mut groups = super::group_by(files, |file| group(file));
+        let n_test = super::hold_out(&mut groups, 1, &mut rng);
         let mut split = |groups: &[Vec<String>], limit: usize| -> Vec<Source> {
             let mut sources = Vec::new();
             for name in groups.iter().flatten().take(limit) {

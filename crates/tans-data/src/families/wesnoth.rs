@@ -57,16 +57,10 @@ fn name(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// The part of a file name before the first `-` or `+`, without trailing digits: `archer` for
-/// `archer+female-bow-attack1.png`, `dirt` for `dirt2-ne.png`.
+/// The variant stem of a sprite or tile: `archer` for `archer+female-bow-attack1.png`, `dirt`
+/// for `dirt2-ne.png`.
 fn stem(path: &Path) -> String {
-    let file = path
-        .file_stem()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let head = file.split(['-', '+']).next().unwrap_or_default();
-    head.trim_end_matches(|c: char| c.is_ascii_digit())
-        .to_string()
+    super::variant_stem(path, &['-', '+'])
 }
 
 fn source(images: &Path, path: &Path) -> Source {
@@ -80,13 +74,8 @@ fn source(images: &Path, path: &Path) -> Source {
 /// Groups `files` by [`stem`], shuffles the groups with `rng` and puts about a fifth of them
 /// (at least one) in the test split.
 fn split_by_stem(images: &Path, files: &[PathBuf], rng: &mut StdRng) -> (Vec<Source>, Vec<Source>) {
-    let mut groups: BTreeMap<String, Vec<&PathBuf>> = BTreeMap::new();
-    for file in files {
-        groups.entry(stem(file)).or_default().push(file);
-    }
-    let mut groups: Vec<Vec<&PathBuf>> = groups.into_values().collect();
-    groups.shuffle(rng);
-    let n_test = (groups.len() / 5).max(1);
+    let mut groups = super::group_by(files, |file| stem(file));
+    let n_test = super::hold_out(&mut groups, 1, rng);
     let sources = |groups: &[Vec<&PathBuf>]| -> Vec<Source> {
         groups.iter().flatten().map(|p| source(images, p)).collect()
     };
@@ -178,8 +167,7 @@ pub fn tasks(package: &Path, seed: u64) -> Result<(Vec<TaskSpec>, Vec<Dropped>)>
             .iter()
             .map(|(unit, files)| {
                 let mut files = files.clone();
-                files.shuffle(&mut rng);
-                let n_test = (files.len() / 5).max(2);
+                let n_test = super::hold_out(&mut files, 2, &mut rng);
                 ClassSpec {
                     name: unit.clone(),
                     concept: format!("wesnoth-unit:{unit}"),
