@@ -74,10 +74,6 @@ impl Retriever {
         &self.index
     }
 
-    pub fn device(&self) -> &Device {
-        &self.device
-    }
-
     /// Embeddings of every set in `query`, `sets × d` row-major.
     pub async fn encode(&self, query: &QueryBatch) -> Result<Vec<f32>> {
         let expected = self.index.manifest.network.feature_dim;
