@@ -17,6 +17,7 @@ pub mod packed;
 pub mod pool;
 pub mod preview;
 pub mod sources;
+pub mod svg;
 pub mod task;
 
 use serde::{Deserialize, Serialize};

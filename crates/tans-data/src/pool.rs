@@ -29,20 +29,6 @@ pub fn packed_path(root: &Path, task: &str) -> PathBuf {
     root.join(PACKED_DIR).join(format!("{task}.safetensors"))
 }
 
-fn render(source: &Source, px: u32) -> std::result::Result<RgbaImage, String> {
-    match source {
-        Source::Glyph { font, ch } => font.render(*ch, px as f32).ok_or_else(|| {
-            format!(
-                "{} draws nothing for U+{:04X}",
-                font.path().display(),
-                u32::from(*ch)
-            )
-        }),
-        Source::Image { image, .. } => Ok(image.as_ref().clone()),
-        Source::File { path, .. } => crate::folder::decode_rgba(path).map_err(|e| e.to_string()),
-    }
-}
-
 /// The `count` views of one split of a class, how many sources they come from, and the sources
 /// that failed to render. No more than `count` sources are rendered: views cycle over them.
 fn views(
@@ -58,7 +44,7 @@ fn views(
         if rendered.len() == count {
             break;
         }
-        match render(source, config.image_size * 4) {
+        match source.render(config.image_size * 4) {
             Ok(image) => rendered.push(image),
             Err(reason) => skipped.push(Dropped::new(source.id(), reason)),
         }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::augment::AugmentConfig;
 use crate::font::Font;
+use crate::svg::SvgSheet;
 
 /// Which side of meta-learning a task serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -29,6 +30,14 @@ pub enum Source {
     Image { id: String, image: Arc<RgbaImage> },
     /// An image file, decoded when rendered (sprites, tiles, photos).
     File { id: String, path: PathBuf },
+    /// An SVG or SVGZ file, rendered when the task is built (icons, clip art, chess pieces).
+    Svg { id: String, path: PathBuf },
+    /// One element of an SVG sheet (a card of a deck, a tile of a tileset), cropped to its box.
+    SvgElement {
+        id: String,
+        sheet: Arc<SvgSheet>,
+        element: String,
+    },
 }
 
 impl Source {
@@ -43,7 +52,27 @@ impl Source {
                     .unwrap_or_default(),
                 u32::from(*ch)
             ),
-            Self::Image { id, .. } | Self::File { id, .. } => id.clone(),
+            Self::Image { id, .. }
+            | Self::File { id, .. }
+            | Self::Svg { id, .. }
+            | Self::SvgElement { id, .. } => id.clone(),
+        }
+    }
+
+    /// The source drawn as RGBA; glyphs and SVGs are rasterised to fit `side` pixels.
+    pub fn render(&self, side: u32) -> Result<RgbaImage, String> {
+        match self {
+            Self::Glyph { font, ch } => font.render(*ch, side as f32).ok_or_else(|| {
+                format!(
+                    "{} draws nothing for U+{:04X}",
+                    font.path().display(),
+                    u32::from(*ch)
+                )
+            }),
+            Self::Image { image, .. } => Ok(image.as_ref().clone()),
+            Self::File { path, .. } => crate::folder::decode_rgba(path).map_err(|e| e.to_string()),
+            Self::Svg { path, .. } => crate::svg::render_file(path, side),
+            Self::SvgElement { sheet, element, .. } => sheet.render(element, side),
         }
     }
 }

