@@ -9,7 +9,8 @@ use crate::task::Stage;
 use crate::{Dropped, PoolConfig};
 
 pub const MANIFEST: &str = "pool.json";
-pub const GENERATOR: &str = concat!("tans-data ", env!("CARGO_PKG_VERSION"));
+/// Bumped (the `+rN`) whenever rendering changes, so resumed builds do not reuse older tasks.
+pub const GENERATOR: &str = concat!("tans-data ", env!("CARGO_PKG_VERSION"), "+r2");
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PoolManifest {

@@ -1,5 +1,6 @@
 //! Chess pieces (Debian `pychess`, GPL-3+), meta-test: 12 classes (colour × piece) drawn by the
-//! Western SVG piece sets; whole sets are split between train and test. The Makruk and Sittuyin
+//! Western SVG piece sets, each either a folder of `wk.svg`-style files or one sheet
+//! `<set>/<set>.svg` with elements `WhiteKing`, …; whole sets are split between train and test. The Makruk and Sittuyin
 //! sets (Thai and Burmese chess) draw other pieces under the same names and are left out.
 
 use std::path::Path;
@@ -9,20 +10,22 @@ use rand::rngs::StdRng;
 
 use crate::augment::AugmentConfig;
 use crate::error::{IoContext, Result};
+use crate::svg::SvgSheet;
 use crate::task::{Source, Stage, TaskSpec};
 use crate::{Dropped, seed_for};
 
 pub const FAMILY: &str = "chess";
 const PIECES: &str = "usr/share/pychess/pieces";
 const NOT_WESTERN: [&str; 2] = ["makruk", "sittuyin"];
-const COLOURS: [(char, &str); 2] = [('w', "white"), ('b', "black")];
-const KINDS: [(char, &str); 6] = [
-    ('k', "king"),
-    ('q', "queen"),
-    ('r', "rook"),
-    ('b', "bishop"),
-    ('n', "knight"),
-    ('p', "pawn"),
+/// (file letter, sheet element word, class word).
+const COLOURS: [(char, &str, &str); 2] = [('w', "White", "white"), ('b', "Black", "black")];
+const KINDS: [(char, &str, &str); 6] = [
+    ('k', "King", "king"),
+    ('q', "Queen", "queen"),
+    ('r', "Rook", "rook"),
+    ('b', "Bishop", "bishop"),
+    ('n', "Knight", "knight"),
+    ('p', "Pawn", "pawn"),
 ];
 
 /// The chess task from the unpacked package.
@@ -41,17 +44,37 @@ pub fn task(package: &Path, seed: u64) -> Result<(TaskSpec, Vec<Dropped>)> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let pieces: Vec<(String, Source)> = COLOURS
-            .iter()
-            .flat_map(|c| KINDS.iter().map(move |k| (c, k)))
-            .filter_map(|((c, colour), (k, kind))| {
-                let path = folder.join(format!("{c}{k}.svg"));
-                path.is_file().then(|| {
-                    let id = format!("pychess:{set}/{c}{k}.svg");
-                    (format!("{colour}-{kind}"), Source::Svg { id, path })
+        let all = || {
+            COLOURS
+                .iter()
+                .flat_map(|c| KINDS.iter().map(move |k| (c, k)))
+        };
+        let sheet_path = folder.join(format!("{set}.svg"));
+        let pieces: Vec<(String, Source)> = if sheet_path.is_file() {
+            let elements: Vec<String> = all().map(|(c, k)| format!("{}{}", c.1, k.1)).collect();
+            let sheet = SvgSheet::new(sheet_path, elements.clone());
+            all()
+                .zip(elements)
+                .map(|((c, k), element)| {
+                    let source = Source::SvgElement {
+                        id: format!("pychess:{set}/{set}.svg#{element}"),
+                        sheet: sheet.clone(),
+                        element,
+                    };
+                    (format!("{}-{}", c.2, k.2), source)
                 })
-            })
-            .collect();
+                .collect()
+        } else {
+            all()
+                .filter_map(|(c, k)| {
+                    let path = folder.join(format!("{}{}.svg", c.0, k.0));
+                    path.is_file().then(|| {
+                        let id = format!("pychess:{set}/{}{}.svg", c.0, k.0);
+                        (format!("{}-{}", c.2, k.2), Source::Svg { id, path })
+                    })
+                })
+                .collect()
+        };
         if NOT_WESTERN.contains(&set.as_str()) || pieces.len() < COLOURS.len() * KINDS.len() {
             dropped.push(Dropped::new(
                 format!("chess set {set}"),
@@ -93,6 +116,21 @@ mod tests {
                 }
             }
         }
+        // A set drawn as one sheet of named elements, as pychess ships eight of them.
+        let pieces: String = ["White", "Black"]
+            .iter()
+            .flat_map(|c| {
+                ["King", "Queen", "Rook", "Bishop", "Knight", "Pawn"].map(|k| format!("{c}{k}"))
+            })
+            .enumerate()
+            .map(|(i, id)| format!(r#"<rect id="{id}" x="{}" width="4" height="4"/>"#, 5 * i))
+            .collect();
+        std::fs::create_dir_all(package.join(PIECES).join("eyes")).unwrap();
+        std::fs::write(
+            package.join(PIECES).join("eyes/eyes.svg"),
+            format!(r#"<svg xmlns="http://www.w3.org/2000/svg" width="60" height="4"><defs>{pieces}</defs></svg>"#),
+        )
+        .unwrap();
         let (task, dropped) = task(&package, 4).unwrap();
         assert_eq!(dropped.len(), 2, "makruk and the font folder: {dropped:?}");
         assert_eq!(task.classes.len(), 12);
@@ -107,6 +145,19 @@ mod tests {
         }
         assert!(train.is_disjoint(&test));
         assert_eq!(test.len(), 1, "the same set is held out for every class");
+        let king = task
+            .classes
+            .iter()
+            .find(|c| c.name == "white-king")
+            .unwrap();
+        for source in king.train.iter().chain(&king.test) {
+            assert_eq!(
+                source.render(8).unwrap().dimensions(),
+                (8, 8),
+                "{}",
+                source.id()
+            );
+        }
         std::fs::remove_dir_all(package).unwrap();
     }
 }

@@ -3,7 +3,8 @@
 //! and test. Classes are dealt into seeded tasks of up to 20.
 //!
 //! Left out: `recreation/games` (card decks and chess sets, which meta-test owns), `tools/weapons`
-//! (weapons are the classes of the meta-test task `wesnoth-attacks`) and `unsorted`.
+//! (weapons are the classes of the meta-test task `wesnoth-attacks`), `special` (gradients and
+//! fill patterns, not drawings of things) and `unsorted`.
 
 use std::path::Path;
 
@@ -19,7 +20,7 @@ use crate::{Dropped, seed_for};
 pub const FAMILY: &str = "clipart";
 pub const SVG_ROOT: &str = "usr/share/openclipart/svg";
 /// Category folders meta-train must not use.
-pub const EXCLUDED: [&str; 3] = ["recreation/games", "tools/weapons", "unsorted"];
+pub const EXCLUDED: [&str; 4] = ["recreation/games", "tools/weapons", "special", "unsorted"];
 const MIN_FILES: usize = 30;
 const CLASSES_PER_TASK: usize = 20;
 const MIN_CLASSES_PER_TASK: usize = 10;

@@ -6,11 +6,11 @@
 //! - `icons-context`: one task whose classes are the icon contexts (actions, apps, devices, …);
 //!   icon names are split, so test views show icons never seen in training.
 //!
-//! Each theme contributes one drawing per name: its SVG or its largest PNG. Names that a theme
-//! aliases to another name's file (symlinks) keep the drawing only under the first name, so no
-//! drawing is in two classes.
+//! Each theme contributes one drawing per name: its SVG or its largest PNG. Themes alias many
+//! names to one file (symlinks such as `gtk-copy` → `edit-copy`); such a file is kept under one
+//! name only, the one the most themes draw, so no drawing is in two classes.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use rand::SeedableRng;
@@ -51,6 +51,8 @@ pub struct Icon {
     pub name: String,
     pub context: String,
     pub path: PathBuf,
+    /// The file `path` resolves to.
+    pub file: PathBuf,
 }
 
 impl Icon {
@@ -93,7 +95,7 @@ fn drawing_size(relative: &Path) -> Option<u32> {
 }
 
 /// The icons of one theme folder: one drawing per name (the SVG or the largest PNG), in a
-/// known context, aliases left out.
+/// known context. Links that lead outside the package are left out.
 pub fn theme_icons(theme: &str, dir: &Path) -> Result<Vec<Icon>> {
     let mut best: BTreeMap<String, (u32, bool, Icon)> = BTreeMap::new();
     for path in super::files_below(dir, &["png", "svg"])? {
@@ -128,27 +130,50 @@ pub fn theme_icons(theme: &str, dir: &Path) -> Result<Vec<Icon>> {
                         theme: theme.into(),
                         name,
                         context,
+                        file: PathBuf::new(),
                         path,
                     },
                 ),
             );
         }
     }
-    let mut seen_files = BTreeSet::new();
     Ok(best
         .into_values()
         .filter_map(|(_, _, icon)| {
-            // Broken links (to files of other packages) and aliases are left out.
             let file = std::fs::canonicalize(&icon.path).ok()?;
-            seen_files.insert(file).then_some(icon)
+            Some(Icon { file, ..icon })
         })
         .collect())
 }
 
+/// `themes` with each file kept under one name: the one the most themes draw (then the first).
+fn without_aliases(themes: &[Vec<Icon>]) -> Vec<Vec<&Icon>> {
+    let mut spread: BTreeMap<&str, usize> = BTreeMap::new();
+    for icon in themes.iter().flatten() {
+        *spread.entry(&icon.name).or_default() += 1;
+    }
+    themes
+        .iter()
+        .map(|icons| {
+            let mut by_file: BTreeMap<&Path, &Icon> = BTreeMap::new();
+            for icon in icons {
+                let kept = by_file.entry(&icon.file).or_insert(icon);
+                if spread[icon.name.as_str()] > spread[kept.name.as_str()] {
+                    *kept = icon;
+                }
+            }
+            let mut kept: Vec<&Icon> = by_file.into_values().collect();
+            kept.sort_by(|a, b| a.name.cmp(&b.name));
+            kept
+        })
+        .collect()
+}
+
 /// Identity tasks and the context task from the icons of every theme.
 pub fn tasks(themes: &[Vec<Icon>], seed: u64) -> (Vec<TaskSpec>, Vec<Dropped>) {
+    let themes = without_aliases(themes);
     let mut by_name: BTreeMap<&str, Vec<&Icon>> = BTreeMap::new();
-    for icon in themes.iter().flatten() {
+    for icon in themes.iter().flatten().copied() {
         by_name.entry(&icon.name).or_default().push(icon);
     }
     let mut tasks = Vec::new();
@@ -195,7 +220,7 @@ pub fn tasks(themes: &[Vec<Icon>], seed: u64) -> (Vec<TaskSpec>, Vec<Dropped>) {
     // Contexts: each context's names split, every theme's drawing of a name on its side.
     let mut rng = StdRng::seed_from_u64(seed_for(seed, CONTEXT_FAMILY));
     let mut by_context: BTreeMap<&str, BTreeMap<&str, Vec<&Icon>>> = BTreeMap::new();
-    for icon in themes.iter().flatten() {
+    for icon in themes.iter().flatten().copied() {
         by_context
             .entry(&icon.context)
             .or_default()
@@ -279,19 +304,19 @@ mod tests {
                     }
                 }
             }
-            // An alias of icon0-0 under another name: left out.
+            // An alias of icon0-0 that only this theme has: left out, icon0-0 kept.
             #[cfg(unix)]
             std::os::unix::fs::symlink(
                 "icon0-0.png",
                 root.join(if t % 2 == 0 {
-                    format!("theme{t}/48x48/actions/alias.png")
+                    format!("theme{t}/48x48/actions/alias{t}.png")
                 } else {
-                    format!("theme{t}/actions/48/alias.png")
+                    format!("theme{t}/actions/48/alias{t}.png")
                 }),
             )
             .unwrap();
             let icons = theme_icons(&format!("theme{t}"), &theme).unwrap();
-            assert_eq!(icons.len(), 60, "one drawing per name, no alias");
+            assert_eq!(icons.len(), 61, "one drawing per name");
             assert!(
                 icons
                     .iter()
@@ -314,7 +339,7 @@ mod tests {
         let contexts = &tasks[3];
         assert_eq!(contexts.classes.len(), 2);
         for class in &contexts.classes {
-            let names = |s: &[Source]| -> BTreeSet<String> {
+            let names = |s: &[Source]| -> std::collections::BTreeSet<String> {
                 s.iter()
                     .map(|s| s.id().rsplit('/').next().unwrap().to_string())
                     .collect()

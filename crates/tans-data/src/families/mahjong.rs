@@ -1,6 +1,9 @@
 //! Mahjong tiles (Debian `kdegames-mahjongg-data-kf5`, licenses per tileset), meta-test: the six
 //! tilesets are SVGZ sheets whose tile faces are elements (`BAMBOO_3`, `DRAGON_1`, …). Of the 42
-//! faces, a seeded 20 are the classes; whole tilesets are split between train and test.
+//! faces, a seeded 20 are the classes, each face drawn on the tileset's blank tile as the game
+//! draws it; whole tilesets are split between train and test. Two tilesets are left out:
+//! `alphabet` draws letters and digits instead of tile pictures, and `classic` draws its faces
+//! with features resvg leaves out, so they come out empty.
 
 use std::path::Path;
 
@@ -10,13 +13,22 @@ use rand::seq::SliceRandom;
 
 use crate::augment::AugmentConfig;
 use crate::error::Result;
-use crate::seed_for;
 use crate::svg::SvgSheet;
 use crate::task::{Source, Stage, TaskSpec};
+use crate::{Dropped, seed_for};
 
 pub const FAMILY: &str = "mahjong";
 const TILESETS: &str = "usr/share/kmahjongglib/tilesets";
 const CLASSES: usize = 20;
+/// The blank tile each face is drawn on, as the game draws it.
+const BACKDROP: &str = "TILE_1";
+const EXCLUDED: [(&str, &str); 2] = [
+    (
+        "alphabet.svgz",
+        "letters and digits instead of tile pictures",
+    ),
+    ("classic.svgz", "its faces render empty with resvg"),
+];
 /// The face ids: suits of nine, and honours and bonus tiles of three or four.
 const FACES: [(&str, u32); 7] = [
     ("BAMBOO", 9),
@@ -29,7 +41,7 @@ const FACES: [(&str, u32); 7] = [
 ];
 
 /// The mahjong task from the unpacked package.
-pub fn task(package: &Path, seed: u64) -> Result<TaskSpec> {
+pub fn task(package: &Path, seed: u64) -> Result<(TaskSpec, Vec<Dropped>)> {
     let root = package.join(TILESETS);
     let mut rng = StdRng::seed_from_u64(seed_for(seed, FAMILY));
     let mut faces: Vec<String> = FACES
@@ -39,12 +51,20 @@ pub fn task(package: &Path, seed: u64) -> Result<TaskSpec> {
     faces.shuffle(&mut rng);
     faces.truncate(CLASSES);
     let mut sets = Vec::new();
+    let mut dropped = Vec::new();
     for path in super::files_below(&root, &["svgz"])? {
-        let sheet = SvgSheet::new(path.clone());
+        let sheet = SvgSheet::with_backdrop(path.clone(), faces.clone(), BACKDROP.into());
         let file = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        if let Some((_, reason)) = EXCLUDED.iter().find(|(name, _)| *name == file) {
+            dropped.push(Dropped::new(
+                format!("mahjong tileset {file}"),
+                reason.to_string(),
+            ));
+            continue;
+        }
         let tiles = faces
             .iter()
             .map(|face| {
@@ -58,11 +78,12 @@ pub fn task(package: &Path, seed: u64) -> Result<TaskSpec> {
             .collect();
         sets.push((file, tiles));
     }
-    Ok(TaskSpec {
+    let task = TaskSpec {
         name: FAMILY.into(),
         family: FAMILY.into(),
         stage: Stage::MetaTest,
         augment: Some(AugmentConfig::OBJECTS),
         classes: super::classes_from_sets(sets, FAMILY, 1, &mut rng),
-    })
+    };
+    Ok((task, dropped))
 }

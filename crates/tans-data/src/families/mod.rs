@@ -297,10 +297,10 @@ pub fn all_tasks(cache: &Path, config: &PoolConfig) -> Result<(Vec<TaskSpec>, Ve
     let (chess, chess_dropped) = chess::task(&chess_package().require(cache)?, config.seed)?;
     tasks.push(chess);
     dropped.extend(chess_dropped);
-    tasks.push(mahjong::task(
-        &mahjong_package().require(cache)?,
-        config.seed,
-    )?);
+    let (mahjong, mahjong_dropped) =
+        mahjong::task(&mahjong_package().require(cache)?, config.seed)?;
+    tasks.push(mahjong);
+    dropped.extend(mahjong_dropped);
     let (textures, textures_dropped) =
         textures::task(&openarena_package().require(cache)?, config)?;
     tasks.push(textures);
