@@ -75,11 +75,15 @@ pub fn task(package: &Path, seed: u64) -> Result<(TaskSpec, Vec<Dropped>)> {
                 })
                 .collect()
         };
-        if NOT_WESTERN.contains(&set.as_str()) || pieces.len() < COLOURS.len() * KINDS.len() {
+        let what = format!("chess set {set}");
+        if NOT_WESTERN.contains(&set.as_str()) {
             dropped.push(Dropped::new(
-                format!("chess set {set}"),
-                format!("not a Western set, or {} of 12 SVG pieces", pieces.len()),
+                what,
+                "Thai or Burmese pieces, not Western".into(),
             ));
+        } else if pieces.len() < COLOURS.len() * KINDS.len() {
+            let reason = format!("{} of 12 SVG pieces", pieces.len());
+            dropped.push(Dropped::new(what, reason));
         } else {
             sets.push((set, pieces));
         }
