@@ -2,6 +2,7 @@
 
 mod backbone;
 mod data;
+mod features;
 mod publish;
 mod synthetic;
 mod synthetic_zoo;
@@ -98,6 +99,19 @@ enum BackboneCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Compute (once) the backbone features of every image of a pool, stored beside it.
+    Features {
+        #[arg(long)]
+        pool: PathBuf,
+        /// Converted weights [default: ~/.cache/tans/backbone/efficientnet-lite0.bpk].
+        #[arg(long)]
+        weights: Option<PathBuf>,
+        /// Backbone input side; pool images are resized to it.
+        #[arg(long, default_value_t = 32)]
+        side: u32,
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+    },
 }
 
 fn parse_size(s: &str) -> Result<u32, String> {
@@ -131,6 +145,17 @@ fn main() -> Result<()> {
         Command::Backbone(BackboneCommand::Import { cache, out }) => backbone::import(
             &cache.unwrap_or_else(data::default_cache),
             &out.unwrap_or_else(backbone::default_weights),
+        ),
+        Command::Backbone(BackboneCommand::Features {
+            pool,
+            weights,
+            side,
+            batch,
+        }) => features::compute(
+            &pool,
+            &weights.unwrap_or_else(backbone::default_weights),
+            side,
+            batch.max(1),
         ),
         Command::SyntheticZoo {
             out,

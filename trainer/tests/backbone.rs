@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use burn::tensor::{Device, Tensor, TensorData};
-use serde::Deserialize;
-use tans_core::backbone::{EfficientNetLite0, FEATURE_DIM};
+use tans_core::backbone::{EfficientNetLite0, FEATURE_DIM, reference};
 use tans_core::preprocess;
 
 const TOLERANCE: f32 = 1e-3;
@@ -27,35 +26,10 @@ fn weights() -> EfficientNetLite0 {
     EfficientNetLite0::from_bytes(&bytes, &Device::flex()).unwrap()
 }
 
-#[derive(Deserialize)]
-struct Goldens {
-    cases: Vec<Case>,
-}
-
-#[derive(Deserialize)]
-struct Case {
-    batch: usize,
-    side: usize,
-    features: Vec<Vec<f32>>,
-    logits: Vec<Vec<f32>>,
-}
-
-/// The inputs `scripts/backbone_goldens.py` builds, by the same formula.
+/// The PyTorch inputs, as a tensor.
 fn golden_inputs(batch: usize, side: usize) -> Tensor<4> {
-    let mut values = Vec::with_capacity(batch * 3 * side * side);
-    for n in 0..batch {
-        for c in 0..3 {
-            for h in 0..side {
-                for w in 0..side {
-                    let x = 0.05 * (h + 1) as f64 * (c + 1) as f64
-                        + 0.07 * (w + 1) as f64 * (n + 1) as f64;
-                    values.push((x.sin() * 1.5) as f32);
-                }
-            }
-        }
-    }
     Tensor::from_data(
-        TensorData::new(values, [batch, 3, side, side]),
+        TensorData::new(reference::probe_inputs(batch, side), [batch, 3, side, side]),
         &Device::flex(),
     )
 }
@@ -73,7 +47,7 @@ fn max_abs_diff(actual: Tensor<2>, expected: &[Vec<f32>]) -> f32 {
 
 #[test]
 fn features_and_logits_match_pytorch() {
-    let goldens: Goldens = serde_json::from_str(include_str!(
+    let goldens: reference::Goldens = serde_json::from_str(include_str!(
         "../../crates/tans-core/tests/fixtures/backbone-goldens.json"
     ))
     .unwrap();

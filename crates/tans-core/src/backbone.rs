@@ -14,7 +14,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::relu6;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, TensorData};
 
 /// Width of the pooled features.
 pub const FEATURE_DIM: usize = 1280;
@@ -182,6 +182,140 @@ impl EfficientNetLite0 {
     }
 }
 
+/// Largest backbone input side accepted.
+pub const MAX_SIDE: usize = 512;
+/// Images encoded per forward pass, bounding memory on any device.
+const BATCH: usize = 16;
+
+/// The backbone on one device, fed encoded images or normalised values. Reads are async, so the
+/// same code serves WebGPU in the browser and the CPU everywhere.
+#[derive(Debug)]
+pub struct ImageEncoder {
+    network: EfficientNetLite0,
+    device: Device,
+}
+
+impl ImageEncoder {
+    /// The backbone with the weights of a burnpack record, on `device`.
+    pub fn from_bytes(weights: &[u8], device: &Device) -> crate::Result<Self> {
+        Ok(Self {
+            network: EfficientNetLite0::from_bytes(weights, device)?,
+            device: device.clone(),
+        })
+    }
+
+    fn check_side(side: usize) -> crate::Result<()> {
+        if (1..=MAX_SIDE).contains(&side) {
+            Ok(())
+        } else {
+            Err(crate::TansError::invalid(
+                "backbone input side",
+                format!("{side} is outside 1..={MAX_SIDE}"),
+            ))
+        }
+    }
+
+    /// Features, `n × 1280` row-major, of `n` normalised inputs `[n, 3, side, side]`.
+    pub async fn features(
+        &self,
+        values: Vec<f32>,
+        n: usize,
+        side: usize,
+    ) -> crate::Result<Vec<f32>> {
+        Self::check_side(side)?;
+        let expected = n * 3 * side * side;
+        if n == 0 || values.len() != expected {
+            return Err(crate::TansError::invalid(
+                "backbone input",
+                format!(
+                    "{} values for {n} images of 3 × {side} × {side}",
+                    values.len()
+                ),
+            ));
+        }
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            return Err(crate::TansError::invalid(
+                "backbone input",
+                format!("value {i} is not finite"),
+            ));
+        }
+        let mut out = Vec::with_capacity(n * FEATURE_DIM);
+        let per_image = 3 * side * side;
+        for chunk in values.chunks(per_image * BATCH) {
+            let images = Tensor::from_data(
+                TensorData::new(chunk.to_vec(), [chunk.len() / per_image, 3, side, side]),
+                &self.device,
+            );
+            out.extend(
+                crate::search::read(self.network.features(images), "backbone features").await?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// Features, `n × 1280` row-major, of encoded images (PNG, JPEG or TGA of any size and
+    /// mode), each given with a name that errors use.
+    pub async fn embed(
+        &self,
+        images: &[(String, Vec<u8>)],
+        side: usize,
+    ) -> crate::Result<Vec<f32>> {
+        Self::check_side(side)?;
+        if images.is_empty() {
+            return Err(crate::TansError::invalid("images", "none were given"));
+        }
+        let mut values = Vec::with_capacity(images.len() * 3 * side * side);
+        for (name, bytes) in images {
+            let image = crate::preprocess::decode(bytes, name)?;
+            values.extend(crate::preprocess::to_input(&image, side as u32));
+        }
+        self.features(values, images.len(), side).await
+    }
+}
+
+/// The PyTorch reference outputs the parity tests compare against (`scripts/backbone-goldens.sh`
+/// writes them), and the fixed inputs they were computed from.
+pub mod reference {
+    use serde::Deserialize;
+
+    /// The committed goldens (`crates/tans-core/tests/fixtures/backbone-goldens.json`; tests
+    /// include the file, so it is not shipped in the library).
+    #[derive(Debug, Deserialize)]
+    pub struct Goldens {
+        pub torch: String,
+        pub cases: Vec<Case>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub struct Case {
+        pub batch: usize,
+        pub side: usize,
+        /// `[batch][1280]` pooled features.
+        pub features: Vec<Vec<f32>>,
+        /// `[batch][1000]` ImageNet logits.
+        pub logits: Vec<Vec<f32>>,
+    }
+
+    /// Normalised inputs `[batch, 3, side, side]`, row-major:
+    /// `sin(0.05 (h + 1)(c + 1) + 0.07 (w + 1)(n + 1)) · 1.5` in f64, rounded to f32 — the
+    /// formula `scripts/backbone_goldens.py` uses.
+    pub fn probe_inputs(batch: usize, side: usize) -> Vec<f32> {
+        let mut values = Vec::with_capacity(batch * 3 * side * side);
+        for n in 0..batch {
+            for c in 0..3 {
+                for h in 0..side {
+                    for w in 0..side {
+                        let x = 0.05 * (h + 1) as f64 * (c + 1) as f64
+                            + 0.07 * (w + 1) as f64 * (n + 1) as f64;
+                        values.push((x.sin() * 1.5) as f32);
+                    }
+                }
+            }
+        }
+        values
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,5 +332,32 @@ mod tests {
             assert_eq!(features.dims(), [2, FEATURE_DIM], "side {side}");
             assert_eq!(net.classify(features).dims(), [2, CLASSES]);
         }
+    }
+
+    #[test]
+    fn the_encoder_refuses_bad_input_by_name() {
+        let device = Device::flex();
+        let encoder = ImageEncoder {
+            network: EfficientNetLite0::init(&device),
+            device,
+        };
+        let run = |f| pollster::block_on(f);
+        let features = run(encoder.features(vec![0.5; 2 * 3 * 8 * 8], 2, 8)).unwrap();
+        assert_eq!(features.len(), 2 * FEATURE_DIM);
+        let error = run(encoder.features(vec![0.5; 10], 2, 8)).unwrap_err();
+        assert_eq!(error.code(), "invalid_argument");
+        let error = run(encoder.features(vec![f32::NAN; 3 * 64], 1, 8)).unwrap_err();
+        assert!(error.to_string().contains("not finite"), "{error}");
+        assert!(
+            run(encoder.features(vec![0.0; 3], 1, 1)).is_ok(),
+            "a 1×1 input works"
+        );
+        assert!(run(encoder.features(vec![], 0, 8)).is_err());
+        let side = MAX_SIDE + 1;
+        assert!(run(encoder.features(vec![0.0; 3 * side * side], 1, side)).is_err());
+        let images = vec![("holiday.jpg".to_string(), b"not an image".to_vec())];
+        let error = pollster::block_on(encoder.embed(&images, 8)).unwrap_err();
+        assert!(error.to_string().contains("holiday.jpg"), "{error}");
+        assert!(pollster::block_on(encoder.embed(&[], 8)).is_err());
     }
 }

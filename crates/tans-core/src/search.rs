@@ -48,7 +48,8 @@ pub struct Retriever {
     device: Device,
 }
 
-async fn read(tensor: Tensor<2>, during: &str) -> Result<Vec<f32>> {
+/// Reads a tensor back (asynchronously, as WebGPU requires); `during` names the step in errors.
+pub(crate) async fn read(tensor: Tensor<2>, during: &str) -> Result<Vec<f32>> {
     let backend = |reason: String| TansError::Backend {
         during: during.to_string(),
         reason,

@@ -1,0 +1,184 @@
+//! `tans backbone features`: the backbone's features of every image of a pool, computed once and
+//! stored beside the pool (`<pool>/.features/<backbone>-<side>/<task>.safetensors`: f32
+//! `train_features` / `test_features` `[n, 1280]` and i64 labels), so meta-training never runs
+//! the backbone again. A task is recomputed only when its packed images or the weights change;
+//! each file is written atomically, so a killed run resumes where it stopped.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use burn::tensor::Device;
+use indicatif::{ProgressBar, ProgressStyle};
+use safetensors::tensor::{Dtype, TensorView};
+use sha2::{Digest, Sha256};
+use tans_core::backbone::{EfficientNetLite0, FEATURE_DIM};
+use tans_core::preprocess;
+use tans_data::files::write_atomic;
+use tans_data::packed::PackedTask;
+use tans_data::pool;
+
+const BACKBONE: &str = "efficientnet-lite0";
+const METADATA_KEY: &str = "tans";
+
+pub fn cache_dir(pool: &Path, side: u32) -> PathBuf {
+    pool.join(".features").join(format!("{BACKBONE}-{side}"))
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// What a task's features depend on: its images and labels, the weights, the input side.
+fn fingerprint(task: &PackedTask, weights_sha: &str, side: u32) -> String {
+    let mut hash = Sha256::new();
+    for part in [&task.train_images, &task.test_images] {
+        hash.update(part);
+    }
+    for labels in [&task.train_labels, &task.test_labels] {
+        for l in labels.iter() {
+            hash.update(l.to_le_bytes());
+        }
+    }
+    hash.update(format!("{weights_sha}:{side}:{}", task.image_size));
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn recorded_fingerprint(path: &Path) -> Option<String> {
+    let bytes = std::fs::read(path).ok()?;
+    let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes).ok()?;
+    metadata.metadata().as_ref()?.get(METADATA_KEY).cloned()
+}
+
+/// Features `[n, 1280]` of `n` packed RGB images of `size`, in batches of `batch`.
+fn embed(
+    network: &EfficientNetLite0,
+    images: &[u8],
+    size: u32,
+    side: u32,
+    batch: usize,
+    device: &Device,
+    progress: &ProgressBar,
+) -> Result<Vec<f32>> {
+    let bytes = (size * size * 3) as usize;
+    let mut out = Vec::with_capacity(images.len() / bytes * FEATURE_DIM);
+    for chunk in images.chunks(bytes * batch) {
+        let inputs: Vec<Vec<f32>> = chunk
+            .chunks(bytes)
+            .map(|pixels| {
+                let image = image::RgbImage::from_raw(size, size, pixels.to_vec())
+                    .expect("packed images have size × size × 3 bytes");
+                preprocess::to_input(&image::DynamicImage::ImageRgb8(image), side)
+            })
+            .collect();
+        let features = network.features(preprocess::batch(&inputs, side, device)?);
+        out.extend(features.into_data().iter::<f32>());
+        progress.inc(inputs.len() as u64);
+    }
+    Ok(out)
+}
+
+fn labels_bytes(labels: &[i64]) -> Vec<u8> {
+    labels.iter().flat_map(|l| l.to_le_bytes()).collect()
+}
+
+fn f32_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// Computes (or reuses) the features of every task of `pool` at input `side`.
+pub fn compute(pool: &Path, weights: &Path, side: u32, batch: usize) -> Result<()> {
+    let weight_bytes =
+        std::fs::read(weights).with_context(|| format!("reading {}", weights.display()))?;
+    let weights_sha = sha256_hex(&weight_bytes);
+    let device = Device::flex();
+    let network = EfficientNetLite0::from_bytes(&weight_bytes, &device)
+        .with_context(|| format!("loading {}", weights.display()))?;
+    let tasks = pool::open(pool, 32).with_context(|| format!("opening {}", pool.display()))?;
+    let dir = cache_dir(pool, side);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let total: usize = tasks
+        .iter()
+        .map(|t| t.task.train_labels.len() + t.task.test_labels.len())
+        .sum();
+    let progress = ProgressBar::new(total as u64).with_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} images, {per_sec}, ETA {eta} {msg}")
+            .expect("a valid template"),
+    );
+    let (mut computed, mut reused) = (0, 0);
+    for opened in &tasks {
+        let task = &opened.task;
+        let path = dir.join(format!("{}.safetensors", task.name));
+        let fingerprint = fingerprint(task, &weights_sha, side);
+        progress.set_message(task.name.clone());
+        if recorded_fingerprint(&path).as_deref() == Some(fingerprint.as_str()) {
+            progress.inc((task.train_labels.len() + task.test_labels.len()) as u64);
+            reused += 1;
+            continue;
+        }
+        let train = embed(
+            &network,
+            &task.train_images,
+            task.image_size,
+            side,
+            batch,
+            &device,
+            &progress,
+        )?;
+        let test = embed(
+            &network,
+            &task.test_images,
+            task.image_size,
+            side,
+            batch,
+            &device,
+            &progress,
+        )?;
+        let (train_bytes, test_bytes) = (f32_bytes(&train), f32_bytes(&test));
+        let (train_labels, test_labels) = (
+            labels_bytes(&task.train_labels),
+            labels_bytes(&task.test_labels),
+        );
+        let view = |dtype, shape, data| TensorView::new(dtype, shape, data);
+        let tensors = [
+            (
+                "test_features",
+                view(
+                    Dtype::F32,
+                    vec![task.test_labels.len(), FEATURE_DIM],
+                    &test_bytes[..],
+                )?,
+            ),
+            (
+                "test_labels",
+                view(Dtype::I64, vec![task.test_labels.len()], &test_labels[..])?,
+            ),
+            (
+                "train_features",
+                view(
+                    Dtype::F32,
+                    vec![task.train_labels.len(), FEATURE_DIM],
+                    &train_bytes[..],
+                )?,
+            ),
+            (
+                "train_labels",
+                view(Dtype::I64, vec![task.train_labels.len()], &train_labels[..])?,
+            ),
+        ];
+        let metadata = HashMap::from([(METADATA_KEY.to_string(), fingerprint)]);
+        let bytes = safetensors::serialize(tensors, Some(metadata))?;
+        write_atomic(&path, &bytes)?;
+        computed += 1;
+    }
+    progress.finish_and_clear();
+    eprintln!(
+        "features of {} tasks in {} ({computed} computed, {reused} reused)",
+        tasks.len(),
+        dir.display()
+    );
+    Ok(())
+}
