@@ -39,6 +39,14 @@ fn target_dir() -> PathBuf {
         })
 }
 
+/// Where `tans backbone import` writes the backbone's weights (the browser tests embed them).
+fn backbone_weights() -> PathBuf {
+    env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(env::temp_dir)
+        .join(".cache/tans/backbone/efficientnet-lite0.bpk")
+}
+
 fn zoo_dir() -> PathBuf {
     root().join("web/zoo/synthetic")
 }
@@ -242,7 +250,8 @@ fn test() -> Result {
                 "--all-targets",
             ])
             .args(["--", "-D", "warnings"])
-            .env("TANS_SYNTHETIC_ZOO", zoo_dir()))
+            .env("TANS_SYNTHETIC_ZOO", zoo_dir())
+            .env("TANS_BACKBONE_WEIGHTS", backbone_weights()))
     })?;
     stage(
         "browser tests (wasm-bindgen-test, headless Chromium: WebGPU + CPU)",
@@ -257,6 +266,7 @@ fn test() -> Result {
                     "tans-web",
                 ])
                 .env("TANS_SYNTHETIC_ZOO", zoo_dir())
+                .env("TANS_BACKBONE_WEIGHTS", backbone_weights())
                 .env("CHROMEDRIVER", "/usr/bin/chromedriver")
                 .env(
                     "WASM_BINDGEN_TEST_WEBDRIVER_JSON",

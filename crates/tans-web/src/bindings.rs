@@ -6,11 +6,15 @@ use std::rc::Rc;
 
 use burn::tensor::Device;
 use js_sys::{Promise, Reflect};
+use tans_core::backbone::ImageEncoder;
 use tans_core::{TansError, ZooManifest};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, future_to_promise};
 
 use crate::engine::{Backend, Engine, SearchOptions};
+
+/// Backbone input side used when a caller gives none.
+const DEFAULT_SIDE: usize = 32;
 
 #[wasm_bindgen(start)]
 fn start() {
@@ -224,6 +228,98 @@ impl TansEngine {
                 .await
                 .map_err(tans_error)?;
             to_js(&output)
+        })
+    }
+}
+
+/// The image backbone (EfficientNet-Lite0) loaded in the page: turns the user's images into the
+/// per-image features a search takes, on WebGPU or the CPU, without sending them anywhere.
+#[wasm_bindgen]
+pub struct TansBackbone {
+    inner: Rc<ImageEncoder>,
+    backend: Backend,
+    backend_note: String,
+}
+
+#[wasm_bindgen]
+impl TansBackbone {
+    /// Fetches the converted weights (`tans backbone import` writes them) at `weightsUrl` and
+    /// loads them on the chosen backend (`"auto"`, `"webgpu"` or `"cpu"`).
+    pub async fn load(
+        weights_url: String,
+        backend: Option<String>,
+    ) -> Result<TansBackbone, JsValue> {
+        let url = resolve(&weights_url, &page_base())?;
+        let bytes = fetch_bytes(&url).await?;
+        Self::from_bytes(bytes, backend).await
+    }
+
+    /// The same from weights already in memory.
+    #[wasm_bindgen(js_name = fromBytes)]
+    pub async fn from_bytes(
+        weights: Vec<u8>,
+        backend: Option<String>,
+    ) -> Result<TansBackbone, JsValue> {
+        let (device, backend, backend_note) = choose_device(backend).await?;
+        let encoder = ImageEncoder::from_bytes(&weights, &device).map_err(tans_error)?;
+        Ok(TansBackbone {
+            inner: Rc::new(encoder),
+            backend,
+            backend_note,
+        })
+    }
+
+    /// `"webgpu"` or `"cpu"`: the backend that runs the backbone.
+    #[wasm_bindgen(getter)]
+    pub fn backend(&self) -> String {
+        self.backend.name().into()
+    }
+
+    /// Why that backend was chosen (e.g. the reason for a CPU fallback).
+    #[wasm_bindgen(getter, js_name = backendNote)]
+    pub fn backend_note(&self) -> String {
+        self.backend_note.clone()
+    }
+
+    /// Features (`n × 1280`, row-major) of encoded images (PNG, JPEG or TGA bytes of any size
+    /// and mode), resized to `side` (default 32); `names` label the images in errors.
+    pub fn embed(
+        &self,
+        images: Vec<js_sys::Uint8Array>,
+        names: Option<Vec<String>>,
+        side: Option<usize>,
+    ) -> Promise {
+        let encoder = Rc::clone(&self.inner);
+        let named: Vec<(String, Vec<u8>)> = images
+            .iter()
+            .enumerate()
+            .map(|(i, bytes)| {
+                let name = names
+                    .as_ref()
+                    .and_then(|n| n.get(i).cloned())
+                    .unwrap_or_else(|| format!("image {i}"));
+                (name, bytes.to_vec())
+            })
+            .collect();
+        future_to_promise(async move {
+            let features = encoder
+                .embed(&named, side.unwrap_or(DEFAULT_SIDE))
+                .await
+                .map_err(tans_error)?;
+            Ok(js_sys::Float32Array::from(features.as_slice()).into())
+        })
+    }
+
+    /// Features of `n` already normalised inputs (`n × 3 × side × side`, channel-first).
+    #[wasm_bindgen(js_name = embedNormalized)]
+    pub fn embed_normalized(&self, values: Vec<f32>, n: usize, side: usize) -> Promise {
+        let encoder = Rc::clone(&self.inner);
+        future_to_promise(async move {
+            let features = encoder
+                .features(values, n, side)
+                .await
+                .map_err(tans_error)?;
+            Ok(js_sys::Float32Array::from(features.as_slice()).into())
         })
     }
 }
