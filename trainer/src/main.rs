@@ -112,6 +112,18 @@ enum BackboneCommand {
         #[arg(long, default_value_t = 32)]
         batch: usize,
     },
+    /// Print one CPU throughput measurement (JSON) of the backbone's features.
+    Bench {
+        #[arg(long)]
+        weights: Option<PathBuf>,
+        #[arg(long, default_value_t = 32)]
+        side: usize,
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+        /// Keep running for at least this long (and 5 runs), then report the median.
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+    },
 }
 
 fn parse_size(s: &str) -> Result<u32, String> {
@@ -157,6 +169,17 @@ fn main() -> Result<()> {
             side,
             batch.max(1),
         ),
+        Command::Backbone(BackboneCommand::Bench {
+            weights,
+            side,
+            batch,
+            seconds,
+        }) => {
+            let weights = weights.unwrap_or_else(backbone::default_weights);
+            let result = backbone::bench(&weights, side.max(1), batch.max(1), seconds)?;
+            println!("{result}");
+            Ok(())
+        }
         Command::SyntheticZoo {
             out,
             seed,
