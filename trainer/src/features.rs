@@ -119,56 +119,38 @@ pub fn compute(pool: &Path, weights: &Path, side: u32, batch: usize) -> Result<(
             reused += 1;
             continue;
         }
-        let train = embed(
-            &network,
-            &task.train_images,
-            task.image_size,
-            side,
-            batch,
-            &device,
-            &progress,
-        )?;
-        let test = embed(
-            &network,
-            &task.test_images,
-            task.image_size,
-            side,
-            batch,
-            &device,
-            &progress,
-        )?;
-        let (train_bytes, test_bytes) = (f32_bytes(&train), f32_bytes(&test));
-        let (train_labels, test_labels) = (
-            labels_bytes(&task.train_labels),
-            labels_bytes(&task.test_labels),
-        );
-        let view = |dtype, shape, data| TensorView::new(dtype, shape, data);
-        let tensors = [
-            (
-                "test_features",
-                view(
-                    Dtype::F32,
-                    vec![task.test_labels.len(), FEATURE_DIM],
-                    &test_bytes[..],
-                )?,
-            ),
-            (
-                "test_labels",
-                view(Dtype::I64, vec![task.test_labels.len()], &test_labels[..])?,
-            ),
-            (
-                "train_features",
-                view(
-                    Dtype::F32,
-                    vec![task.train_labels.len(), FEATURE_DIM],
-                    &train_bytes[..],
-                )?,
-            ),
-            (
-                "train_labels",
-                view(Dtype::I64, vec![task.train_labels.len()], &train_labels[..])?,
-            ),
-        ];
+        let mut buffers = Vec::new();
+        for (split, images, labels) in [
+            ("test", &task.test_images, &task.test_labels),
+            ("train", &task.train_images, &task.train_labels),
+        ] {
+            let features = embed(
+                &network,
+                images,
+                task.image_size,
+                side,
+                batch,
+                &device,
+                &progress,
+            )?;
+            buffers.push((
+                split,
+                labels.len(),
+                f32_bytes(&features),
+                labels_bytes(labels),
+            ));
+        }
+        let mut tensors = Vec::new();
+        for (split, n, features, labels) in &buffers {
+            tensors.push((
+                format!("{split}_features"),
+                TensorView::new(Dtype::F32, vec![*n, FEATURE_DIM], features)?,
+            ));
+            tensors.push((
+                format!("{split}_labels"),
+                TensorView::new(Dtype::I64, vec![*n], labels)?,
+            ));
+        }
         let metadata = HashMap::from([(METADATA_KEY.to_string(), fingerprint)]);
         let bytes = safetensors::serialize(tensors, Some(metadata))?;
         write_atomic(&path, &bytes)?;

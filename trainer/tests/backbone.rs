@@ -129,3 +129,52 @@ fn damaged_weights_are_refused_by_name() {
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+fn features(pool: &Path) -> String {
+    let result = Command::new(env!("CARGO_BIN_EXE_tans"))
+        .args(["backbone", "features", "--side", "8", "--pool"])
+        .arg(pool)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr).into_owned();
+    assert!(result.status.success(), "{stderr}");
+    stderr
+}
+
+#[test]
+fn pool_features_are_computed_once_and_resume() {
+    // A researcher's own ImageFolder of two tasks, two classes each.
+    let pool = std::env::temp_dir().join(format!("tans-features-{}", std::process::id()));
+    for task in ["birds", "boats"] {
+        for (split, count) in [("train", 3), ("test", 1)] {
+            for (c, class) in ["a", "b"].iter().enumerate() {
+                let dir = pool.join(task).join(split).join(class);
+                std::fs::create_dir_all(&dir).unwrap();
+                for i in 0..count {
+                    let shade = (40 * c + 10 * i) as u8;
+                    image::RgbImage::from_pixel(12, 9, image::Rgb([shade, 90, 200]))
+                        .save(dir.join(format!("{i}.png")))
+                        .unwrap();
+                }
+            }
+        }
+    }
+    assert!(features(&pool).contains("2 computed, 0 reused"));
+    let cache = pool.join(".features/efficientnet-lite0-8");
+    let birds = std::fs::read(cache.join("birds.safetensors")).unwrap();
+    let tensors = safetensors::SafeTensors::deserialize(&birds).unwrap();
+    assert_eq!(
+        tensors.tensor("train_features").unwrap().shape(),
+        [6, FEATURE_DIM]
+    );
+    assert_eq!(tensors.tensor("test_labels").unwrap().shape(), [2]);
+    assert!(features(&pool).contains("0 computed, 2 reused"));
+    // A task whose file is gone (a killed run) is computed again, to the same bytes.
+    std::fs::remove_file(cache.join("birds.safetensors")).unwrap();
+    assert!(features(&pool).contains("1 computed, 1 reused"));
+    assert_eq!(
+        std::fs::read(cache.join("birds.safetensors")).unwrap(),
+        birds
+    );
+    std::fs::remove_dir_all(pool).unwrap();
+}

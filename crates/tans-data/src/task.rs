@@ -98,6 +98,26 @@ pub struct TaskSpec {
     pub classes: Vec<ClassSpec>,
 }
 
+impl TaskSpec {
+    /// A task of seeded augmented views, its classes in name order (their label order).
+    pub fn augmented(
+        name: impl Into<String>,
+        family: &str,
+        stage: Stage,
+        augment: AugmentConfig,
+        mut classes: Vec<ClassSpec>,
+    ) -> Self {
+        classes.sort_by(|a, b| a.name.cmp(&b.name));
+        Self {
+            name: name.into(),
+            family: family.into(),
+            stage,
+            augment: Some(augment),
+            classes,
+        }
+    }
+}
+
 /// The first key held under both stages, with the meta-test and the meta-train task holding it.
 fn shared<'m, 'a, K: Ord>(
     by_stage: &'m BTreeMap<Stage, BTreeMap<K, &'a str>>,

@@ -8,14 +8,10 @@
 
 use std::path::Path;
 
-use rand::SeedableRng;
-use rand::rngs::StdRng;
-
-use crate::augment::AugmentConfig;
-use crate::error::{IoContext, Result};
+use crate::Dropped;
+use crate::error::Result;
 use crate::svg::SvgSheet;
-use crate::task::{Source, Stage, TaskSpec};
-use crate::{Dropped, seed_for};
+use crate::task::{Source, TaskSpec};
 
 pub const RANK_FAMILY: &str = "cards-rank";
 pub const SUIT_FAMILY: &str = "cards-suit";
@@ -116,13 +112,7 @@ fn clipart_decks(package: &Path) -> Result<Vec<(String, Vec<Card>)>> {
     let svg_root = package.join(super::clipart::SVG_ROOT);
     let root = svg_root.join(CLIPART_DECKS);
     let mut decks = Vec::new();
-    let mut folders: Vec<_> = std::fs::read_dir(&root)
-        .at(&root)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir())
-        .collect();
-    folders.sort();
-    for folder in folders {
+    for folder in super::subdirs(&root)? {
         let deck = folder
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -178,14 +168,7 @@ pub fn tasks(kde: &Path, openclipart: &Path, seed: u64) -> Result<(Vec<TaskSpec>
                 (deck.clone(), drawings)
             })
             .collect();
-        let mut rng = StdRng::seed_from_u64(seed_for(seed, family));
-        out.push(TaskSpec {
-            name: family.into(),
-            family: family.into(),
-            stage: Stage::MetaTest,
-            augment: Some(AugmentConfig::OBJECTS),
-            classes: super::classes_from_sets(sets, family, 1, &mut rng),
-        });
+        out.push(super::task_from_sets(family, sets, seed));
     }
     Ok((out, dropped))
 }

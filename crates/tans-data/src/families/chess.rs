@@ -5,14 +5,10 @@
 
 use std::path::Path;
 
-use rand::SeedableRng;
-use rand::rngs::StdRng;
-
-use crate::augment::AugmentConfig;
-use crate::error::{IoContext, Result};
+use crate::Dropped;
+use crate::error::Result;
 use crate::svg::SvgSheet;
-use crate::task::{Source, Stage, TaskSpec};
-use crate::{Dropped, seed_for};
+use crate::task::{Source, TaskSpec};
 
 pub const FAMILY: &str = "chess";
 const PIECES: &str = "usr/share/pychess/pieces";
@@ -31,15 +27,9 @@ const KINDS: [(char, &str, &str); 6] = [
 /// The chess task from the unpacked package.
 pub fn task(package: &Path, seed: u64) -> Result<(TaskSpec, Vec<Dropped>)> {
     let root = package.join(PIECES);
-    let mut folders: Vec<_> = std::fs::read_dir(&root)
-        .at(&root)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir())
-        .collect();
-    folders.sort();
     let mut sets = Vec::new();
     let mut dropped = Vec::new();
-    for folder in folders {
+    for folder in super::subdirs(&root)? {
         let set = folder
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -88,15 +78,7 @@ pub fn task(package: &Path, seed: u64) -> Result<(TaskSpec, Vec<Dropped>)> {
             sets.push((set, pieces));
         }
     }
-    let mut rng = StdRng::seed_from_u64(seed_for(seed, FAMILY));
-    let task = TaskSpec {
-        name: FAMILY.into(),
-        family: FAMILY.into(),
-        stage: Stage::MetaTest,
-        augment: Some(AugmentConfig::OBJECTS),
-        classes: super::classes_from_sets(sets, FAMILY, 1, &mut rng),
-    };
-    Ok((task, dropped))
+    Ok((super::task_from_sets(FAMILY, sets, seed), dropped))
 }
 
 #[cfg(test)]

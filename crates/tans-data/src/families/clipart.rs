@@ -80,15 +80,13 @@ pub fn tasks(package: &Path, seed: u64) -> Result<(Vec<TaskSpec>, Vec<Dropped>)>
             ));
             continue;
         }
-        let mut classes = chunk.to_vec();
-        classes.sort_by(|a, b| a.name.cmp(&b.name));
-        tasks.push(TaskSpec {
-            name: format!("{FAMILY}-{k}"),
-            family: FAMILY.into(),
-            stage: Stage::MetaTrain,
-            augment: Some(AugmentConfig::OBJECTS),
-            classes,
-        });
+        tasks.push(TaskSpec::augmented(
+            format!("{FAMILY}-{k}"),
+            FAMILY,
+            Stage::MetaTrain,
+            AugmentConfig::OBJECTS,
+            chunk.to_vec(),
+        ));
     }
     Ok((tasks, dropped))
 }

@@ -194,7 +194,7 @@ pub fn tasks(themes: &[Vec<Icon>], seed: u64) -> (Vec<TaskSpec>, Vec<Dropped>) {
         ));
     }
     for (k, chunk) in names.chunks_exact(CLASSES_PER_TASK).enumerate() {
-        let mut classes: Vec<ClassSpec> = chunk
+        let classes: Vec<ClassSpec> = chunk
             .iter()
             .map(|(name, icons)| {
                 let mut icons = icons.clone();
@@ -207,14 +207,13 @@ pub fn tasks(themes: &[Vec<Icon>], seed: u64) -> (Vec<TaskSpec>, Vec<Dropped>) {
                 }
             })
             .collect();
-        classes.sort_by(|a, b| a.name.cmp(&b.name));
-        tasks.push(TaskSpec {
-            name: format!("{FAMILY}-{k}"),
-            family: FAMILY.into(),
-            stage: Stage::MetaTrain,
-            augment: Some(AugmentConfig::OBJECTS),
+        tasks.push(TaskSpec::augmented(
+            format!("{FAMILY}-{k}"),
+            FAMILY,
+            Stage::MetaTrain,
+            AugmentConfig::OBJECTS,
             classes,
-        });
+        ));
     }
 
     // Contexts: each context's names split, every theme's drawing of a name on its side.
@@ -253,13 +252,13 @@ pub fn tasks(themes: &[Vec<Icon>], seed: u64) -> (Vec<TaskSpec>, Vec<Dropped>) {
             test,
         });
     }
-    tasks.push(TaskSpec {
-        name: CONTEXT_FAMILY.into(),
-        family: CONTEXT_FAMILY.into(),
-        stage: Stage::MetaTrain,
-        augment: Some(AugmentConfig::OBJECTS),
+    tasks.push(TaskSpec::augmented(
+        CONTEXT_FAMILY,
+        CONTEXT_FAMILY,
+        Stage::MetaTrain,
+        AugmentConfig::OBJECTS,
         classes,
-    });
+    ));
     (tasks, dropped)
 }
 

@@ -11,10 +11,9 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
-use crate::augment::AugmentConfig;
 use crate::error::Result;
 use crate::svg::SvgSheet;
-use crate::task::{Source, Stage, TaskSpec};
+use crate::task::{Source, TaskSpec};
 use crate::{Dropped, seed_for};
 
 pub const FAMILY: &str = "mahjong";
@@ -43,7 +42,7 @@ const FACES: [(&str, u32); 7] = [
 /// The mahjong task from the unpacked package.
 pub fn task(package: &Path, seed: u64) -> Result<(TaskSpec, Vec<Dropped>)> {
     let root = package.join(TILESETS);
-    let mut rng = StdRng::seed_from_u64(seed_for(seed, FAMILY));
+    let mut rng = StdRng::seed_from_u64(seed_for(seed, "mahjong-faces"));
     let mut faces: Vec<String> = FACES
         .iter()
         .flat_map(|(suit, n)| (1..=*n).map(move |i| format!("{suit}_{i}")))
@@ -78,12 +77,5 @@ pub fn task(package: &Path, seed: u64) -> Result<(TaskSpec, Vec<Dropped>)> {
             .collect();
         sets.push((file, tiles));
     }
-    let task = TaskSpec {
-        name: FAMILY.into(),
-        family: FAMILY.into(),
-        stage: Stage::MetaTest,
-        augment: Some(AugmentConfig::OBJECTS),
-        classes: super::classes_from_sets(sets, FAMILY, 1, &mut rng),
-    };
-    Ok((task, dropped))
+    Ok((super::task_from_sets(FAMILY, sets, seed), dropped))
 }

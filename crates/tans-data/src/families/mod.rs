@@ -187,6 +187,17 @@ pub(crate) fn files_below(dir: &Path, extensions: &[&str]) -> Result<Vec<PathBuf
     Ok(out)
 }
 
+/// The folders directly in `dir`, sorted.
+pub(crate) fn subdirs(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .at(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
 /// The part of a file name before the first of `separators`, without trailing digits: the
 /// variants of one drawing share it (`archer` for `archer+female-bow-attack1.png` with `-` and
 /// `+`, `atech` for `atech1_alpha.tga` with `_`).
@@ -219,11 +230,28 @@ pub(crate) fn hold_out<T>(items: &mut [T], min_test: usize, rng: &mut rand::rngs
     (items.len() / 5).max(min_test)
 }
 
+/// A meta-test task of `family` whose classes are drawn by `sets`, split whole as
+/// [`classes_from_sets`] does, from the family's own seed.
+pub(crate) fn task_from_sets(
+    family: &str,
+    sets: Vec<(String, Vec<(String, Source)>)>,
+    seed: u64,
+) -> TaskSpec {
+    let mut rng = rand::SeedableRng::seed_from_u64(crate::seed_for(seed, family));
+    TaskSpec::augmented(
+        family,
+        family,
+        crate::task::Stage::MetaTest,
+        crate::augment::AugmentConfig::OBJECTS,
+        classes_from_sets(sets, family, 1, &mut rng),
+    )
+}
+
 /// Classes drawn by several sets (card decks, tilesets, piece sets), each set giving
 /// `(class, drawing)` pairs: whole sets are split between train and test (sets with the same key
 /// stay together), about a fifth of them and at least `min_test` to test, so test views show
 /// sets never seen in training. Classes come in name order, each class's drawings shuffled.
-pub(crate) fn classes_from_sets(
+fn classes_from_sets(
     sets: Vec<(String, Vec<(String, Source)>)>,
     concept: &str,
     min_test: usize,

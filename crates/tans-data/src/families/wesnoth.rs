@@ -18,7 +18,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
 use crate::augment::AugmentConfig;
-use crate::error::{IoContext, Result};
+use crate::error::Result;
 use crate::task::{ClassSpec, Source, Stage, TaskSpec};
 use crate::{Dropped, seed_for};
 
@@ -45,16 +45,6 @@ const NOT_TERRAIN: [&str; 11] = [
 /// PNG files below `dir`, sorted.
 fn pngs(dir: &Path) -> Result<Vec<PathBuf>> {
     super::files_below(dir, &["png"])
-}
-
-fn subdirs(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
-        .at(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir())
-        .collect();
-    out.sort();
-    Ok(out)
 }
 
 fn name(path: &Path) -> String {
@@ -113,7 +103,7 @@ pub fn tasks(package: &Path, seed: u64) -> Result<(Vec<TaskSpec>, Vec<Dropped>)>
     // Races: the largest races with at least 3 unit types.
     let mut rng = StdRng::seed_from_u64(seed_for(seed, "wesnoth-races"));
     let mut races: Vec<(String, Vec<PathBuf>)> = Vec::new();
-    for dir in subdirs(&images.join("units"))? {
+    for dir in super::subdirs(&images.join("units"))? {
         let files = pngs(&dir)?;
         let types: std::collections::BTreeSet<String> = files.iter().map(|f| stem(f)).collect();
         if types.len() >= 3 && files.len() >= 40 {
@@ -195,7 +185,7 @@ pub fn tasks(package: &Path, seed: u64) -> Result<(Vec<TaskSpec>, Vec<Dropped>)>
     // Terrain (meta-test): the largest terrain types.
     let mut rng = StdRng::seed_from_u64(seed_for(seed, "wesnoth-terrain"));
     let mut terrains: Vec<(String, Vec<PathBuf>)> = Vec::new();
-    for dir in subdirs(&images.join("terrain"))? {
+    for dir in super::subdirs(&images.join("terrain"))? {
         let terrain = name(&dir);
         let mut files = pngs(&dir)?;
         files.retain(|f| {
