@@ -139,7 +139,7 @@ pub fn import(cache: &Path, out: &Path) -> Result<()> {
 pub fn bench(weights: &Path, side: usize, batch: usize, seconds: f64) -> Result<serde_json::Value> {
     let device = Device::flex();
     let bytes = std::fs::read(weights).with_context(|| format!("reading {}", weights.display()))?;
-    let network = EfficientNetLite0::from_bytes(&bytes, &device)?;
+    let network = EfficientNetLite0::from_bytes(&bytes, &device)?.fold_batch_norm();
     let input = || {
         Tensor::<4>::from_data(
             TensorData::new(reference::probe_inputs(batch, side), [batch, 3, side, side]),

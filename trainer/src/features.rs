@@ -96,7 +96,8 @@ pub fn compute(pool: &Path, weights: &Path, side: u32, batch: usize) -> Result<(
     let weights_sha = sha256_hex(&weight_bytes);
     let device = Device::flex();
     let network = EfficientNetLite0::from_bytes(&weight_bytes, &device)
-        .with_context(|| format!("loading {}", weights.display()))?;
+        .with_context(|| format!("loading {}", weights.display()))?
+        .fold_batch_norm();
     let tasks = pool::open(pool, 32).with_context(|| format!("opening {}", pool.display()))?;
     let dir = cache_dir(pool, side);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;

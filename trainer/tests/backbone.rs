@@ -51,8 +51,13 @@ fn features_and_logits_match_pytorch() {
         "../../crates/tans-core/tests/fixtures/backbone-goldens.json"
     ))
     .unwrap();
-    let network = weights();
-    for case in &goldens.cases {
+    let unfolded = weights();
+    let folded = weights().fold_batch_norm();
+    for (case, network) in goldens
+        .cases
+        .iter()
+        .flat_map(|case| [(case, &unfolded), (case, &folded)])
+    {
         let features = network.features(golden_inputs(case.batch, case.side));
         assert_eq!(features.dims(), [case.batch, FEATURE_DIM]);
         let logits = network.classify(features.clone());

@@ -9,7 +9,7 @@
 //! the PyTorch state dict (`_blocks.3._expand_conv.weight` ↔ `blocks.3.expand_conv.weight`), so
 //! the published `.pth` imports with a plain key rename.
 
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
@@ -61,6 +61,33 @@ fn conv(
         .init(device)
 }
 
+/// A convolution, then its batch norm unless that was folded into it.
+fn conv_bn(conv: &Conv2d, bn: &Option<BatchNorm>, x: Tensor<4>) -> Tensor<4> {
+    let x = conv.forward(x);
+    match bn {
+        Some(bn) => bn.forward(x),
+        None => x,
+    }
+}
+
+/// `conv` with the inference-time batch norm `bn` folded into its weights and bias (which
+/// leaves `bn` empty): `γ (W x + b − μ) / √(σ² + ε) + β` as one convolution.
+fn fold(mut conv: Conv2d, bn: &mut Option<BatchNorm>) -> Conv2d {
+    let Some(norm) = bn.take() else {
+        return conv;
+    };
+    let scale = norm.gamma.val() / (norm.running_var.value() + norm.epsilon).sqrt();
+    let shift = match &conv.bias {
+        Some(bias) => bias.val() - norm.running_mean.value(),
+        None => norm.running_mean.value().neg(),
+    };
+    let bias = shift * scale.clone() + norm.beta.val();
+    let [out] = scale.dims();
+    conv.weight = conv.weight.map(|w| w * scale.reshape([out, 1, 1, 1]));
+    conv.bias = Some(Param::from_tensor(bias));
+    conv
+}
+
 /// Inverted residual block: 1×1 expand (absent when the ratio is 1) → depthwise k×k → 1×1
 /// project, batch norm after each, ReLU6 after the first two, and a skip connection when the
 /// shape is kept.
@@ -69,9 +96,9 @@ pub struct MbConv {
     expand_conv: Option<Conv2d>,
     bn0: Option<BatchNorm>,
     depthwise_conv: Conv2d,
-    bn1: BatchNorm,
+    bn1: Option<BatchNorm>,
     project_conv: Conv2d,
-    bn2: BatchNorm,
+    bn2: Option<BatchNorm>,
     residual: bool,
 }
 
@@ -97,21 +124,30 @@ impl MbConv {
             expand_conv,
             bn0,
             depthwise_conv: conv([mid, mid], kernel, stride, mid, device),
-            bn1: batch_norm(mid, device),
+            bn1: Some(batch_norm(mid, device)),
             project_conv: conv([mid, output], 1, 1, 1, device),
-            bn2: batch_norm(output, device),
+            bn2: Some(batch_norm(output, device)),
             residual: stride == 1 && input == output,
         }
     }
 
     fn forward(&self, input: Tensor<4>) -> Tensor<4> {
         let mut x = input.clone();
-        if let (Some(conv), Some(bn)) = (&self.expand_conv, &self.bn0) {
-            x = relu6(bn.forward(conv.forward(x)));
+        if let Some(conv) = &self.expand_conv {
+            x = relu6(conv_bn(conv, &self.bn0, x));
         }
-        x = relu6(self.bn1.forward(self.depthwise_conv.forward(x)));
-        x = self.bn2.forward(self.project_conv.forward(x));
+        x = relu6(conv_bn(&self.depthwise_conv, &self.bn1, x));
+        x = conv_bn(&self.project_conv, &self.bn2, x);
         if self.residual { x + input } else { x }
+    }
+
+    fn fold_batch_norm(mut self) -> Self {
+        if let Some(conv) = self.expand_conv.take() {
+            self.expand_conv = Some(fold(conv, &mut self.bn0));
+        }
+        self.depthwise_conv = fold(self.depthwise_conv, &mut self.bn1);
+        self.project_conv = fold(self.project_conv, &mut self.bn2);
+        self
     }
 }
 
@@ -119,10 +155,10 @@ impl MbConv {
 #[derive(Module, Debug)]
 pub struct EfficientNetLite0 {
     stem_conv: Conv2d,
-    stem_bn: BatchNorm,
+    stem_bn: Option<BatchNorm>,
     blocks: Vec<MbConv>,
     head_conv: Conv2d,
-    head_bn: BatchNorm,
+    head_bn: Option<BatchNorm>,
     pool: AdaptiveAvgPool2d,
     fc: Linear,
 }
@@ -143,10 +179,10 @@ impl EfficientNetLite0 {
         }
         Self {
             stem_conv: conv([3, STEM_CHANNELS], 3, 2, 1, device),
-            stem_bn: batch_norm(STEM_CHANNELS, device),
+            stem_bn: Some(batch_norm(STEM_CHANNELS, device)),
             blocks,
             head_conv: conv([channels, FEATURE_DIM], 1, 1, 1, device),
-            head_bn: batch_norm(FEATURE_DIM, device),
+            head_bn: Some(batch_norm(FEATURE_DIM, device)),
             pool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
             fc: LinearConfig::new(FEATURE_DIM, CLASSES).init(device),
         }
@@ -154,12 +190,25 @@ impl EfficientNetLite0 {
 
     /// Pooled features `[n, 1280]` of normalised images `[n, 3, h, w]` (any `h, w` ≥ 1).
     pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
-        let mut x = relu6(self.stem_bn.forward(self.stem_conv.forward(images)));
+        let mut x = relu6(conv_bn(&self.stem_conv, &self.stem_bn, images));
         for block in &self.blocks {
             x = block.forward(x);
         }
-        x = relu6(self.head_bn.forward(self.head_conv.forward(x)));
+        x = relu6(conv_bn(&self.head_conv, &self.head_bn, x));
         self.pool.forward(x).flatten(1, 3)
+    }
+
+    /// The same function with every batch norm folded into the convolution before it, for
+    /// inference: fewer passes over the activations. Weights load only into the unfolded form.
+    pub fn fold_batch_norm(mut self) -> Self {
+        self.stem_conv = fold(self.stem_conv, &mut self.stem_bn);
+        self.head_conv = fold(self.head_conv, &mut self.head_bn);
+        self.blocks = self
+            .blocks
+            .into_iter()
+            .map(MbConv::fold_batch_norm)
+            .collect();
+        self
     }
 
     /// ImageNet logits `[n, 1000]` from pooled features (dropout is off: inference only).
@@ -199,7 +248,7 @@ impl ImageEncoder {
     /// The backbone with the weights of a burnpack record, on `device`.
     pub fn from_bytes(weights: &[u8], device: &Device) -> crate::Result<Self> {
         Ok(Self {
-            network: EfficientNetLite0::from_bytes(weights, device)?,
+            network: EfficientNetLite0::from_bytes(weights, device)?.fold_batch_norm(),
             device: device.clone(),
         })
     }
