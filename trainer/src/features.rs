@@ -32,7 +32,8 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// What a task's features depend on: its images and labels, the weights, the input side.
+/// What a task's features depend on: its images and labels, the weights, the input side and
+/// the form the network runs in.
 fn fingerprint(task: &PackedTask, weights_sha: &str, side: u32) -> String {
     let mut hash = Sha256::new();
     for part in [&task.train_images, &task.test_images] {
@@ -43,7 +44,11 @@ fn fingerprint(task: &PackedTask, weights_sha: &str, side: u32) -> String {
             hash.update(l.to_le_bytes());
         }
     }
-    hash.update(format!("{weights_sha}:{side}:{}", task.image_size));
+    // "bn-folded": the features come from the network with batch norm folded in.
+    hash.update(format!(
+        "{weights_sha}:{side}:{}:bn-folded",
+        task.image_size
+    ));
     hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
