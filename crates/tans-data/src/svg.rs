@@ -103,7 +103,7 @@ fn render_box(
 }
 
 /// The whole drawing of `tree`, fitted into a `side × side` square.
-pub fn render_tree(tree: &Tree, side: u32) -> Result<RgbaImage, String> {
+fn render_tree(tree: &Tree, side: u32) -> Result<RgbaImage, String> {
     let size = tree.size();
     render_box(
         side,
@@ -212,10 +212,6 @@ impl SvgSheet {
             backdrop: Some(backdrop),
             tree: OnceLock::new(),
         })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     fn load(&self) -> Result<Tree, String> {

@@ -3,12 +3,15 @@
 //! CPU fallback, and bad input must reject with coded JS errors that name it.
 #![cfg(target_arch = "wasm32")]
 
-use js_sys::{Float32Array, Reflect, Uint8Array};
+use js_sys::{Float32Array, Uint8Array};
 use tans_core::backbone::{FEATURE_DIM, reference};
 use tans_web::bindings::TansBackbone;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
+
+mod common;
+use common::{code, message};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -48,20 +51,6 @@ async fn backbone_webgpu_matches_pytorch() {
 #[wasm_bindgen_test]
 async fn backbone_cpu_matches_pytorch() {
     matches_pytorch("cpu").await;
-}
-
-fn code(error: &JsValue) -> String {
-    Reflect::get(error, &"code".into())
-        .unwrap()
-        .as_string()
-        .unwrap_or_default()
-}
-
-fn message(error: &JsValue) -> String {
-    Reflect::get(error, &"message".into())
-        .unwrap()
-        .as_string()
-        .unwrap_or_default()
 }
 
 /// A 1 × 1 RGBA PNG (one red pixel), written by hand so the test needs no encoder.

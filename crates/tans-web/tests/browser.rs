@@ -3,13 +3,15 @@
 //! just before (`TANS_SYNTHETIC_ZOO`), and bad input must reject with coded JS errors.
 #![cfg(target_arch = "wasm32")]
 
-use js_sys::Reflect;
 use serde::{Deserialize, Serialize};
 use tans_core::zoo::{ReferenceResults, SampleQueries};
 use tans_web::bindings::TansEngine;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
+
+mod common;
+use common::code;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -136,13 +138,6 @@ async fn webgpu_matches_native() {
 #[wasm_bindgen_test]
 async fn cpu_matches_native() {
     matches_native("cpu").await;
-}
-
-fn code(error: &JsValue) -> String {
-    Reflect::get(error, &"code".into())
-        .unwrap()
-        .as_string()
-        .unwrap_or_default()
 }
 
 #[wasm_bindgen_test]
