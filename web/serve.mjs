@@ -19,13 +19,20 @@ const TYPES = {
 
 export const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 
-/** Starts the server; resolves to { server, url }. */
-export function serve(root = ROOT, port = 8080) {
+/**
+ * Starts the server; resolves to { server, url }. `mounts` maps URL prefixes ('/cache/') to
+ * folders served in their place (the benchmark serves weights that live outside the repository).
+ */
+export function serve(root = ROOT, port = 8080, mounts = {}) {
   const server = createServer(async (req, res) => {
     try {
-      const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
-      let file = normalize(join(root, path));
-      if (!file.startsWith(root)) throw Object.assign(new Error('outside root'), { code: 'ENOENT' });
+      let path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+      let base = root;
+      for (const [prefix, dir] of Object.entries(mounts)) {
+        if (path.startsWith(prefix)) { base = resolve(dir); path = path.slice(prefix.length - 1); break; }
+      }
+      let file = normalize(join(base, path));
+      if (!file.startsWith(base)) throw Object.assign(new Error('outside root'), { code: 'ENOENT' });
       if ((await stat(file)).isDirectory()) file = join(file, 'index.html');
       const body = await readFile(file);
       res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store' });

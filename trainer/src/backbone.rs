@@ -11,8 +11,8 @@ use burn::store::{ModuleSnapshot, PytorchStore};
 use std::time::Instant;
 
 use burn::tensor::{Device, Tensor, TensorData};
-use sha2::{Digest, Sha256};
 use tans_core::backbone::{EfficientNetLite0, FEATURE_DIM, reference};
+use tans_core::zoo::sha256_hex;
 use tans_data::files::write_atomic;
 use tans_data::sources::{Registry, SourcePackage};
 
@@ -38,16 +38,20 @@ pub fn default_weights() -> PathBuf {
         .join(".cache/tans/backbone/efficientnet-lite0.bpk")
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// Loads a PyTorch EfficientNet-Lite0 state dict, refusing it unless its SHA-256 is
 /// `expected_sha256` and every tensor of the network is present with its shape.
 pub fn load_pth(path: &Path, expected_sha256: &str, device: &Device) -> Result<EfficientNetLite0> {
+    load_pth_renamed(path, expected_sha256, device, &[])
+}
+
+/// [`load_pth`] after first renaming the file's tensors by `renames` (regex, replacement), in
+/// order: how a state dict saved under other names (or lacking a tensor) is read.
+pub fn load_pth_renamed(
+    path: &Path,
+    expected_sha256: &str,
+    device: &Device,
+    renames: &[(&str, &str)],
+) -> Result<EfficientNetLite0> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let found = sha256_hex(&bytes);
     if found != expected_sha256 {
@@ -56,13 +60,19 @@ pub fn load_pth(path: &Path, expected_sha256: &str, device: &Device) -> Result<E
             path.display()
         );
     }
-    let mut store = PytorchStore::from_file(path)
+    let mut store = PytorchStore::from_file(path);
+    for (pattern, replacement) in renames {
+        store = store.with_key_remapping(*pattern, *replacement);
+    }
+    let mut store = store
         .with_key_remapping(r"^_conv_stem\.", "stem_conv.")
         .with_key_remapping(r"^_bn0\.", "stem_bn.")
         .with_key_remapping(r"^_conv_head\.", "head_conv.")
         .with_key_remapping(r"^_bn1\.", "head_bn.")
         .with_key_remapping(r"^_fc\.", "fc.")
-        .with_key_remapping(r"^_blocks\.(\d+)\._", "blocks.$1.");
+        .with_key_remapping(r"^_blocks\.(\d+)\._", "blocks.$1.")
+        // Missing, unexpected and mis-shaped tensors are reported below, by name.
+        .allow_partial(true);
     let mut network = EfficientNetLite0::init(device);
     let applied = network
         .load_from(&mut store)
@@ -136,10 +146,23 @@ pub fn import(cache: &Path, out: &Path) -> Result<()> {
 
 /// One benchmark measurement of the backbone's feature throughput on the CPU (burn flex), as a
 /// JSON object: `batch` inputs of `side`, repeated for at least `seconds` (and 5 runs), median.
-pub fn bench(weights: &Path, side: usize, batch: usize, seconds: f64) -> Result<serde_json::Value> {
+/// `burn_convolutions` keeps burn's own NCHW convolutions instead of the channels-last CPU path
+/// that inference uses ([`EfficientNetLite0::for_cpu`]), to measure what that path buys.
+pub fn bench(
+    weights: &Path,
+    side: usize,
+    batch: usize,
+    seconds: f64,
+    burn_convolutions: bool,
+) -> Result<serde_json::Value> {
     let device = Device::flex();
     let bytes = std::fs::read(weights).with_context(|| format!("reading {}", weights.display()))?;
-    let network = EfficientNetLite0::from_bytes(&bytes, &device)?.fold_batch_norm();
+    let network = EfficientNetLite0::from_bytes(&bytes, &device)?;
+    let network = if burn_convolutions {
+        network.fold_batch_norm()
+    } else {
+        network.for_inference(&device)
+    };
     let input = || {
         Tensor::<4>::from_data(
             TensorData::new(reference::probe_inputs(batch, side), [batch, 3, side, side]),
@@ -168,7 +191,11 @@ pub fn bench(weights: &Path, side: usize, batch: usize, seconds: f64) -> Result<
     runs.sort_by(f64::total_cmp);
     let median = runs[runs.len() / 2];
     Ok(serde_json::json!({
-        "runtime": "burn 0.22.1 flex",
+        "runtime": if burn_convolutions {
+            "burn 0.22.1 flex, burn's NCHW convolutions"
+        } else {
+            "burn 0.22.1 flex, channels-last CPU path"
+        },
         "threads": rayon::current_num_threads(),
         "side": side,
         "batch": batch,

@@ -14,6 +14,7 @@ use safetensors::tensor::{Dtype, TensorView};
 use sha2::{Digest, Sha256};
 use tans_core::backbone::{EfficientNetLite0, FEATURE_DIM};
 use tans_core::preprocess;
+use tans_core::zoo::sha256_hex;
 use tans_data::files::write_atomic;
 use tans_data::packed::PackedTask;
 use tans_data::pool;
@@ -23,13 +24,6 @@ const METADATA_KEY: &str = "tans";
 
 pub fn cache_dir(pool: &Path, side: u32) -> PathBuf {
     pool.join(".features").join(format!("{BACKBONE}-{side}"))
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// What a task's features depend on: its images and labels, the weights, the input side and
@@ -44,9 +38,10 @@ fn fingerprint(task: &PackedTask, weights_sha: &str, side: u32) -> String {
             hash.update(l.to_le_bytes());
         }
     }
-    // "bn-folded": the features come from the network with batch norm folded in.
+    // "bn-folded+channels-last": the features come from the folded network on the channels-last
+    // CPU path (`for_inference` on flex); the tag changes when that arithmetic does.
     hash.update(format!(
-        "{weights_sha}:{side}:{}:bn-folded",
+        "{weights_sha}:{side}:{}:bn-folded+channels-last",
         task.image_size
     ));
     hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
@@ -102,7 +97,7 @@ pub fn compute(pool: &Path, weights: &Path, side: u32, batch: usize) -> Result<(
     let device = Device::flex();
     let network = EfficientNetLite0::from_bytes(&weight_bytes, &device)
         .with_context(|| format!("loading {}", weights.display()))?
-        .fold_batch_norm();
+        .for_inference(&device);
     let tasks = pool::open(pool, 32).with_context(|| format!("opening {}", pool.display()))?;
     let dir = cache_dir(pool, side);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;

@@ -1,17 +1,10 @@
 //! `tans`: the native CLI that builds, trains and publishes TANS model zoos.
 
-mod backbone;
-mod data;
-mod features;
-mod publish;
-mod synthetic;
-mod synthetic_zoo;
-mod train;
-
 use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use tans_trainer::{backbone, data, features, synthetic_zoo};
 
 #[derive(Parser)]
 #[command(
@@ -123,6 +116,9 @@ enum BackboneCommand {
         /// Keep running for at least this long (and 5 runs), then report the median.
         #[arg(long, default_value_t = 10.0)]
         seconds: f64,
+        /// Use burn's NCHW convolutions rather than the channels-last CPU path inference uses.
+        #[arg(long)]
+        burn_convolutions: bool,
     },
 }
 
@@ -174,9 +170,16 @@ fn main() -> Result<()> {
             side,
             batch,
             seconds,
+            burn_convolutions,
         }) => {
             let weights = weights.unwrap_or_else(backbone::default_weights);
-            let result = backbone::bench(&weights, side.max(1), batch.max(1), seconds)?;
+            let result = backbone::bench(
+                &weights,
+                side.max(1),
+                batch.max(1),
+                seconds,
+                burn_convolutions,
+            )?;
             println!("{result}");
             Ok(())
         }

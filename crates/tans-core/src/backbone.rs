@@ -16,6 +16,8 @@ use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d
 use burn::tensor::activation::relu6;
 use burn::tensor::{Device, Tensor, TensorData};
 
+use crate::depthwise::Depthwise;
+
 /// Width of the pooled features.
 pub const FEATURE_DIM: usize = 1280;
 /// ImageNet-1k classes of the classifier.
@@ -149,6 +151,100 @@ impl MbConv {
         self.project_conv = fold(self.project_conv, &mut self.bn2);
         self
     }
+
+    /// The folded block's weights for the channels-last CPU path.
+    fn channels_last(&self) -> ChannelsLastBlock {
+        let conv = &self.depthwise_conv;
+        let [_, _, kernel, _] = conv.weight.dims();
+        let bias = conv.bias.as_ref().expect("folded convolutions have a bias");
+        ChannelsLastBlock {
+            expand: self.expand_conv.as_ref().map(Pointwise::new),
+            depthwise: Depthwise::new(
+                &read_f32(conv.weight.val()),
+                &read_f32(bias.val()),
+                kernel,
+                conv.stride[0],
+            ),
+            project: Pointwise::new(&self.project_conv),
+            residual: self.residual,
+        }
+    }
+}
+
+/// The values of a float tensor on a CPU device.
+fn read_f32<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
+    tensor
+        .into_data()
+        .try_into_vec::<f32>()
+        .expect("the backbone's tensors are f32")
+}
+
+/// A folded 1×1 convolution as a matrix product over channels-last pixels `[pixels, in]`.
+#[derive(Debug, Clone)]
+struct Pointwise {
+    /// `[in, out]`.
+    weight: Tensor<2>,
+    /// `[1, out]`.
+    bias: Tensor<2>,
+}
+
+impl Pointwise {
+    fn new(conv: &Conv2d) -> Self {
+        let [output, input, _, _] = conv.weight.dims();
+        let device = conv.weight.device();
+        let weight = conv.weight.val().reshape([output, input]).transpose();
+        let bias = conv.bias.as_ref().expect("folded convolutions have a bias");
+        Self {
+            weight: Tensor::from_data(weight.into_data(), &device),
+            bias: bias.val().reshape([1, output]),
+        }
+    }
+
+    fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        x.matmul(self.weight.clone()) + self.bias.clone()
+    }
+}
+
+/// An MBConv block on the channels-last CPU path (see [`EfficientNetLite0::for_cpu`]).
+#[derive(Debug, Clone)]
+struct ChannelsLastBlock {
+    expand: Option<Pointwise>,
+    depthwise: Depthwise,
+    project: Pointwise,
+    residual: bool,
+}
+
+impl ChannelsLastBlock {
+    /// `x`: `[n · h · w, channels]` for `pixels = [n, h, w]`; returns the output and its pixels.
+    fn forward(&self, x: Tensor<2>, pixels: [usize; 3]) -> (Tensor<2>, [usize; 3]) {
+        let device = x.device();
+        let input = x.clone();
+        let expanded = match &self.expand {
+            Some(expand) => expand.forward(x),
+            None => x,
+        };
+        let [_, channels] = expanded.dims();
+        let data = expanded.into_data();
+        let values = data
+            .as_slice::<f32>()
+            .expect("the backbone's tensors are f32");
+        let out_pixels = self.depthwise.output_pixels(pixels);
+        let [n, h, w] = out_pixels;
+        let mixed = Tensor::from_data(
+            TensorData::new(
+                self.depthwise.forward(values, pixels),
+                [n * h * w, channels],
+            ),
+            &device,
+        );
+        let projected = self.project.forward(mixed);
+        let output = if self.residual {
+            projected + input
+        } else {
+            projected
+        };
+        (output, out_pixels)
+    }
 }
 
 /// EfficientNet-Lite0 with its ImageNet classifier.
@@ -161,6 +257,9 @@ pub struct EfficientNetLite0 {
     head_bn: Option<BatchNorm>,
     pool: AdaptiveAvgPool2d,
     fc: Linear,
+    /// The blocks and head laid out for the channels-last CPU path, once prepared.
+    #[module(skip)]
+    channels_last: Option<(Vec<ChannelsLastBlock>, Pointwise)>,
 }
 
 impl EfficientNetLite0 {
@@ -185,17 +284,41 @@ impl EfficientNetLite0 {
             head_bn: Some(batch_norm(FEATURE_DIM, device)),
             pool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
             fc: LinearConfig::new(FEATURE_DIM, CLASSES).init(device),
+            channels_last: None,
         }
     }
 
     /// Pooled features `[n, 1280]` of normalised images `[n, 3, h, w]` (any `h, w` ≥ 1).
     pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
+        if let Some((blocks, head)) = &self.channels_last {
+            return self.features_channels_last(blocks, head, images);
+        }
         let mut x = relu6(conv_bn(&self.stem_conv, &self.stem_bn, images));
         for block in &self.blocks {
             x = block.forward(x);
         }
         x = relu6(conv_bn(&self.head_conv, &self.head_bn, x));
         self.pool.forward(x).flatten(1, 3)
+    }
+
+    fn features_channels_last(
+        &self,
+        blocks: &[ChannelsLastBlock],
+        head: &Pointwise,
+        images: Tensor<4>,
+    ) -> Tensor<2> {
+        let x = relu6(conv_bn(&self.stem_conv, &self.stem_bn, images));
+        let [n, channels, h, w] = x.dims();
+        let mut x = x.permute([0, 2, 3, 1]).reshape([n * h * w, channels]);
+        let mut pixels = [n, h, w];
+        for block in blocks {
+            (x, pixels) = block.forward(x, pixels);
+        }
+        let [n, h, w] = pixels;
+        relu6(head.forward(x))
+            .reshape([n, h * w, FEATURE_DIM])
+            .mean_dim(1)
+            .reshape([n, FEATURE_DIM])
     }
 
     /// The same function with every batch norm folded into the convolution before it, for
@@ -209,6 +332,28 @@ impl EfficientNetLite0 {
             .map(MbConv::fold_batch_norm)
             .collect();
         self
+    }
+
+    /// The folded network (see [`Self::fold_batch_norm`]) computing its features channels-last
+    /// for a CPU device (burn flex, native or wasm): 1×1 convolutions as one matrix product over
+    /// all pixels of the batch, depthwise convolutions by [`crate::depthwise`]. burn's NCHW path
+    /// runs a small matrix product per image and a per-plane depthwise loop, which dominate at
+    /// the backbone's small input sides. Same function; the classifier is unchanged.
+    pub fn for_cpu(self) -> Self {
+        let mut folded = self.fold_batch_norm();
+        let blocks = folded.blocks.iter().map(MbConv::channels_last).collect();
+        folded.channels_last = Some((blocks, Pointwise::new(&folded.head_conv)));
+        folded
+    }
+
+    /// The fastest exact form for inference on `device`: folded, and channels-last on burn flex
+    /// (native or wasm).
+    pub fn for_inference(self, device: &Device) -> Self {
+        if *device == Device::flex() {
+            self.for_cpu()
+        } else {
+            self.fold_batch_norm()
+        }
     }
 
     /// ImageNet logits `[n, 1000]` from pooled features (dropout is off: inference only).
@@ -248,7 +393,7 @@ impl ImageEncoder {
     /// The backbone with the weights of a burnpack record, on `device`.
     pub fn from_bytes(weights: &[u8], device: &Device) -> crate::Result<Self> {
         Ok(Self {
-            network: EfficientNetLite0::from_bytes(weights, device)?.fold_batch_norm(),
+            network: EfficientNetLite0::from_bytes(weights, device)?.for_inference(device),
             device: device.clone(),
         })
     }

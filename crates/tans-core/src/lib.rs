@@ -7,11 +7,13 @@
 //! - [`retrieval`]: top-K by cosine, constraint filter, predictor re-rank;
 //! - [`backbone`]: the frozen EfficientNet-Lite0 image backbone, and [`preprocess`], the one
 //!   way images become its input;
+//! - [`depthwise`]: the backbone's depthwise convolutions as a channels-last CPU kernel;
 //! - [`weights`]: deterministic burnpack bytes of any network;
 //! - [`zoo`]: the published zoo's manifest and files, checked on load;
 //! - [`search`]: the whole pipeline a user runs.
 
 pub mod backbone;
+pub mod depthwise;
 pub mod error;
 pub mod loss;
 pub mod networks;

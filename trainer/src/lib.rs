@@ -1,0 +1,10 @@
+//! The trainer's library: each module is one `tans` verb's work (pool data, backbone import and
+//! features, zoo training and publishing), callable from the CLI in `main.rs` and from tests.
+
+pub mod backbone;
+pub mod data;
+pub mod features;
+pub mod publish;
+pub mod synthetic;
+pub mod synthetic_zoo;
+pub mod train;
