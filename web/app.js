@@ -1,14 +1,20 @@
 // The demo page: loads the zoo named by ?zoo= (default: the bundled synthetic zoo) on the
 // backend named by ?backend= (auto | webgpu | cpu), then ranks the zoo for the chosen sample set.
-// The page sets document.body.dataset.status (loading → ready → searching → done | error) so
-// people and tests can tell where it is.
-import init, { TansEngine } from '../pkg/tans_web.js';
+// Images the user chooses or drops are encoded in the page by the image backbone (?backbone=,
+// default the bundled weights) on the same backend, and ranked when the zoo takes its features.
+// The page sets document.body.dataset.status (loading → ready → searching → done, encoding →
+// encoded, or error) so people and tests can tell where it is.
+import init, { TansBackbone, TansEngine } from '../pkg/tans_web.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const zooUrl = new URL(params.get('zoo') ?? 'web/zoo/synthetic/zoo.json', location.href).href;
 const backendChoice = params.get('backend') ?? 'auto';
+const backboneUrl = new URL(params.get('backbone') ?? 'web/zoo/backbone/efficientnet-lite0.bpk', location.href).href;
+const BACKBONE_SIDE = 32;
+const BACKBONE_DIM = 1280;
 let engine;
+let backbone;
 let samples = [];
 
 const setStatus = (status) => { document.body.dataset.status = status; };
@@ -91,6 +97,34 @@ async function search(event) {
   }
 }
 
+/** Encodes the user's image files with the backbone; ranks the zoo when it takes those features. */
+async function encodeImages(files) {
+  if (!files.length) return;
+  $('error').hidden = true;
+  setStatus('encoding');
+  try {
+    backbone ??= await TansBackbone.load(backboneUrl, backendChoice);
+    const bytes = await Promise.all(files.map(async (f) => new Uint8Array(await f.arrayBuffer())));
+    const started = performance.now();
+    const features = await backbone.embed(bytes, files.map((f) => f.name), BACKBONE_SIDE);
+    const ms = performance.now() - started;
+    window.tansImageFeatures = { names: files.map((f) => f.name), side: BACKBONE_SIDE, features: Array.from(features) };
+    const ranks = engine.featureDim === BACKBONE_DIM;
+    $('images-status').textContent = `${files.length} image${files.length === 1 ? '' : 's'} → ` +
+      `${BACKBONE_DIM}-d backbone features on ${backbone.backend} in ${ms.toFixed(0)} ms` +
+      (ranks ? '.' : ` (this zoo takes ${engine.featureDim}-d features, so it cannot rank them).`);
+    setStatus('encoded');
+    if (ranks) {
+      const name = `${files.length} images of yours`;
+      const output = await engine.search(features, undefined, options());
+      render(output, { name }, performance.now() - started);
+      setStatus('done');
+    }
+  } catch (error) {
+    showError(error);
+  }
+}
+
 async function main() {
   await init();
   engine = await TansEngine.load(zooUrl, backendChoice);
@@ -105,6 +139,12 @@ async function main() {
   $('sample').innerHTML = samples.map((s, i) => `<option value="${i}">${s.name}</option>`).join('');
   $('search').disabled = samples.length === 0;
   $('query').addEventListener('submit', search);
+  $('images').addEventListener('change', () => encodeImages([...$('images').files]));
+  $('dropzone').addEventListener('dragover', (event) => event.preventDefault());
+  $('dropzone').addEventListener('drop', (event) => {
+    event.preventDefault();
+    encodeImages([...event.dataTransfer.files].filter((f) => f.type.startsWith('image/')));
+  });
   setStatus('ready');
 }
 

@@ -1,7 +1,9 @@
 // Page tests: serve the repository on 127.0.0.1, open index.html in Debian's headless Chromium
 // (playwright-core, never a downloaded browser) once with WebGPU enabled and once without it
-// (the CPU fallback), run every native reference search through the UI, and require the same
-// ranking. Needs `cargo xtask build` first (pkg/ and web/zoo/).
+// (the CPU fallback), run every native reference search through the UI and require the same
+// ranking; then choose the sample photos as the user's images and require the backbone features
+// the page computes to match the native ones within 1e-3. Needs `cargo xtask build` first (pkg/
+// and web/zoo/).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -10,6 +12,8 @@ import { chromium } from 'playwright-core';
 import { ROOT, serve } from '../../web/serve.mjs';
 
 const reference = JSON.parse(readFileSync(join(ROOT, 'web/zoo/reference.json'), 'utf8'));
+const backboneReference = JSON.parse(readFileSync(join(ROOT, 'web/zoo/backbone/reference.json'), 'utf8'));
+const FEATURE_TOLERANCE = 1e-3;
 const shots = join(ROOT, 'test-results');
 mkdirSync(shots, { recursive: true });
 const QUIET = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -51,6 +55,22 @@ for (const mode of modes) {
         assert.deepEqual(ranking, expected.ranking, `${mode.name}: ranking for ${expected.sample}`);
       }
       await page.screenshot({ path: join(shots, `page-${mode.name}.png`), fullPage: true });
+      const photos = backboneReference.images.map((i) => join(ROOT, 'web/zoo/backbone/samples', i.name));
+      await page.setInputFiles('#images', photos);
+      await page.waitForFunction(() => ['encoded', 'done', 'error'].includes(document.body.dataset.status), null, { timeout: TIMEOUT });
+      assert.equal(await status(), 'encoded', `encoding failed: ${await page.textContent('#error')}`);
+      assert.match(await page.textContent('#images-status'), new RegExp(`on ${mode.backend} in`));
+      const encoded = await page.evaluate(() => window.tansImageFeatures);
+      assert.deepEqual(encoded.names, backboneReference.images.map((i) => i.name));
+      const expected = backboneReference.images.flatMap((i) => i.features);
+      assert.equal(encoded.features.length, expected.length);
+      const worst = Math.max(...expected.map((e, i) => Math.abs(e - encoded.features[i])));
+      assert.ok(worst <= FEATURE_TOLERANCE, `${mode.name}: page features differ from native by ${worst}`);
+
+      await page.setInputFiles('#images', [{ name: 'broken.png', mimeType: 'image/png', buffer: Buffer.from('not a png') }]);
+      await page.waitForFunction(() => document.body.dataset.status === 'error', null, { timeout: TIMEOUT });
+      assert.match(await page.textContent('#error'), /broken\.png/, 'a corrupt image is named');
+
       const foreign = requests.filter((r) => !r.startsWith(url));
       assert.deepEqual(foreign, [], 'the page must fetch nothing but its own static files');
       assert.deepEqual(pageErrors, []);

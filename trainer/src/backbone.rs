@@ -11,7 +11,7 @@ use burn::store::{ModuleSnapshot, PytorchStore};
 use std::time::Instant;
 
 use burn::tensor::{Device, Tensor, TensorData};
-use tans_core::backbone::{EfficientNetLite0, FEATURE_DIM, reference};
+use tans_core::backbone::{EfficientNetLite0, FEATURE_DIM, ImageEncoder, reference};
 use tans_core::zoo::sha256_hex;
 use tans_data::files::write_atomic;
 use tans_data::sources::{Registry, SourcePackage};
@@ -142,6 +142,33 @@ pub fn import(cache: &Path, out: &Path) -> Result<()> {
         sha256_hex(&bytes)
     );
     Ok(())
+}
+
+/// Features of image files at input `side`, computed by the same [`ImageEncoder`] the browser
+/// runs, as JSON `{side, images: [{name, features}]}`: the native reference the page is checked
+/// against.
+pub fn embed_files(weights: &Path, images: &[PathBuf], side: usize) -> Result<serde_json::Value> {
+    let bytes = std::fs::read(weights).with_context(|| format!("reading {}", weights.display()))?;
+    let encoder = ImageEncoder::from_bytes(&bytes, &Device::flex())?;
+    let named = images
+        .iter()
+        .map(|path| {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| path.display().to_string());
+            std::fs::read(path)
+                .map(|bytes| (name, bytes))
+                .with_context(|| format!("reading {}", path.display()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let features = pollster::block_on(encoder.embed(&named, side))?;
+    let images: Vec<serde_json::Value> = named
+        .iter()
+        .zip(features.chunks(FEATURE_DIM))
+        .map(|((name, _), row)| serde_json::json!({ "name": name, "features": row }))
+        .collect();
+    Ok(serde_json::json!({ "side": side, "images": images }))
 }
 
 /// One benchmark measurement of the backbone's feature throughput on the CPU (burn flex), as a

@@ -105,6 +105,18 @@ enum BackboneCommand {
         #[arg(long, default_value_t = 32)]
         batch: usize,
     },
+    /// Write the features of image files (JSON), as the browser computes them.
+    Embed {
+        #[arg(long)]
+        weights: Option<PathBuf>,
+        #[arg(long, default_value_t = 32)]
+        side: usize,
+        /// Output file (written atomically).
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+    },
     /// Print one CPU throughput measurement (JSON) of the backbone's features.
     Bench {
         #[arg(long)]
@@ -165,6 +177,17 @@ fn main() -> Result<()> {
             side,
             batch.max(1),
         ),
+        Command::Backbone(BackboneCommand::Embed {
+            weights,
+            side,
+            out,
+            images,
+        }) => {
+            let weights = weights.unwrap_or_else(backbone::default_weights);
+            let result = backbone::embed_files(&weights, &images, side)?;
+            tans_data::files::write_atomic(&out, serde_json::to_string(&result)?.as_bytes())?;
+            Ok(())
+        }
         Command::Backbone(BackboneCommand::Bench {
             weights,
             side,

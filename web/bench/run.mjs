@@ -16,7 +16,7 @@ const ARGS = ['--no-sandbox', '--enable-unsafe-webgpu', '--disable-quic', '--no-
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const IMAGES = 400;
 
-/** Chromium's processes below `root`, by their --type (renderer, gpu-process, ...). */
+/** Chromium's processes below `root` (this script: one browser runs at a time), by --type. */
 function chromiumProcesses(root) {
   const parent = new Map();
   const kind = new Map();
@@ -66,12 +66,21 @@ try {
   for (const name of ['burn-cpu', 'burn-webgpu']) {
     const { browser, page } = await openPage(url, name);
     await page.evaluate((n) => window.bench.makeImages(n).then((images) => { window.images = images; }), IMAGES);
-    const processes = chromiumProcesses(browser.process().pid).filter((p) => ['renderer', 'gpu-process'].includes(p.type));
+    const processes = chromiumProcesses(process.pid).filter((p) => ['renderer', 'gpu-process'].includes(p.type));
     const before = processes.map((p) => ({ ...p, rss_kib: kib(p.pid, 'VmRSS') }));
     for (const p of processes) writeFileSync(`/proc/${p.pid}/clear_refs`, '5');
     const run = await page.evaluate(([n, s]) => window.bench.encode(n, window.images, s), [name, SIDE]);
     const peaks = before.map((p) => ({ ...p, peak_kib: kib(p.pid, 'VmHWM') }));
-    result.memory.push({ ...run, processes: peaks });
+    // The tab's renderer is the largest one (the others are Chromium's spare and utility renderers).
+    const tab = peaks.filter((p) => p.type === 'renderer').sort((a, b) => b.peak_kib - a.peak_kib)[0];
+    const gpu = peaks.find((p) => p.type === 'gpu-process');
+    result.memory.push({
+      ...run,
+      tab_rss_before_mib: tab.rss_kib / 1024,
+      tab_peak_mib: tab.peak_kib / 1024,
+      gpu_process_peak_mib: (gpu?.peak_kib ?? 0) / 1024,
+      processes: peaks,
+    });
     console.error(`${name}: ${IMAGES} images in ${run.seconds.toFixed(1)} s; peaks ${peaks.map((p) => `${p.type} ${(p.peak_kib / 1024).toFixed(0)} MiB`).join(', ')}`);
     await browser.close();
   }

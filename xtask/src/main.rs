@@ -3,7 +3,8 @@
 //! - `setup`: install what the project needs, idempotently (wasm32 target, wasm-bindgen-cli,
 //!   Debian's chromium + chromium-driver, the page tests' npm packages, the image backbone's
 //!   weights and the scikit-learn photos its tests classify);
-//! - `build`: build the synthetic demo zoo (native) and the wasm package into `pkg/`;
+//! - `build`: build the synthetic demo zoo (native), the page's backbone files (weights, sample
+//!   photos and their native features) and the wasm package into `pkg/`;
 //! - `demo`: setup + build, then serve the demo on http://127.0.0.1:8080/;
 //! - `tans <args>`: build the `tans` CLI (release, shared target dir) and run it with `<args>`;
 //! - `test`: setup + fmt + clippy + native tests + browser tests (wasm-bindgen-test in headless
@@ -49,6 +50,46 @@ fn backbone_weights() -> PathBuf {
 
 fn zoo_dir() -> PathBuf {
     root().join("web/zoo/synthetic")
+}
+
+/// The backbone files the page loads: weights, sample photos and their native features.
+fn page_backbone_dir() -> PathBuf {
+    root().join("web/zoo/backbone")
+}
+
+/// The photos scikit-learn ships (`china.jpg`, `flower.jpg`), which `setup` fetches.
+fn sample_photos() -> Result<Vec<PathBuf>> {
+    let sources = backbone_weights()
+        .parent()
+        .and_then(Path::parent)
+        .expect("the weights live in ~/.cache/tans/backbone")
+        .join("sources");
+    let mut photos: Vec<PathBuf> = std::fs::read_dir(&sources)
+        .map_err(|e| format!("{}: {e}; `cargo xtask setup` fetches it", sources.display()))?
+        .flatten()
+        .filter(|entry| {
+            entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with("pypi_scikit-learn=")
+        })
+        .flat_map(|entry| {
+            std::fs::read_dir(entry.path().join("sklearn/datasets/images"))
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|e| e == "jpg"))
+        .collect();
+    photos.sort();
+    if photos.is_empty() {
+        return Err(format!(
+            "no scikit-learn photos under {}; run `cargo xtask setup`",
+            sources.display()
+        ));
+    }
+    Ok(photos)
 }
 
 fn cargo() -> Command {
@@ -162,6 +203,31 @@ fn tans() -> Result<Command> {
 }
 
 fn build() -> Result {
+    setup_data()?;
+    stage(
+        "page backbone (weights, sample photos, native features)",
+        || {
+            let dir = page_backbone_dir();
+            let samples = dir.join("samples");
+            std::fs::create_dir_all(&samples).map_err(|e| format!("{}: {e}", samples.display()))?;
+            let copy = |from: &Path, to: PathBuf| {
+                std::fs::copy(from, &to)
+                    .map(drop)
+                    .map_err(|e| format!("{} → {}: {e}", from.display(), to.display()))
+            };
+            copy(&backbone_weights(), dir.join("efficientnet-lite0.bpk"))?;
+            let mut photos = Vec::new();
+            for photo in sample_photos()? {
+                let to = samples.join(photo.file_name().expect("a file"));
+                copy(&photo, to.clone())?;
+                photos.push(to);
+            }
+            run(tans()?
+                .args(["backbone", "embed", "--side", "32", "--out"])
+                .arg(dir.join("reference.json"))
+                .args(&photos))
+        },
+    )?;
     stage("synthetic demo zoo (native, burn flex)", || {
         run(tans()?
             .arg("synthetic-zoo")
