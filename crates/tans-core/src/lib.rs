@@ -7,6 +7,8 @@
 //! - [`retrieval`]: top-K by cosine, constraint filter, predictor re-rank;
 //! - [`backbone`]: the frozen EfficientNet-Lite0 image backbone, and [`preprocess`], the one
 //!   way images become its input;
+//! - [`ofa`]: the zoo's search space (OFA MobileNetV3, scaled down), its elastic supernet, exact
+//!   costs and standalone subnets;
 //! - [`depthwise`]: the backbone's depthwise convolutions as a channels-last CPU kernel;
 //! - [`weights`]: deterministic burnpack bytes of any network;
 //! - [`zoo`]: the published zoo's manifest and files, checked on load;
@@ -17,6 +19,7 @@ pub mod depthwise;
 pub mod error;
 pub mod loss;
 pub mod networks;
+pub mod ofa;
 pub mod preprocess;
 pub mod query;
 pub mod retrieval;

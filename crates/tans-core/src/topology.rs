@@ -47,6 +47,21 @@ impl Topology {
         &self.0
     }
 
+    /// Active layers of `stage`.
+    pub fn depth(&self, stage: usize) -> usize {
+        usize::from(self.0[2 * STAGES * MAX_DEPTH + stage])
+    }
+
+    /// Kernel size of layer `layer` of `stage` (0 when inactive).
+    pub fn kernel(&self, stage: usize, layer: usize) -> usize {
+        usize::from(self.0[stage * MAX_DEPTH + layer])
+    }
+
+    /// Expand ratio of layer `layer` of `stage` (0 when inactive).
+    pub fn expand(&self, stage: usize, layer: usize) -> usize {
+        usize::from(self.0[STAGES * MAX_DEPTH + stage * MAX_DEPTH + layer])
+    }
+
     /// Each part scaled to [0, 1] by its largest choice (kernel 7, expand 6, depth 4), so that
     /// no part dominates by the size of its integers; inactive layers stay 0.
     pub fn normalised(&self) -> [f32; TOPOLOGY_LEN] {
