@@ -8,3 +8,4 @@ pub mod publish;
 pub mod synthetic;
 pub mod synthetic_zoo;
 pub mod train;
+pub mod zoo;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use tans_trainer::{backbone, data, features, synthetic_zoo};
+use tans_trainer::{backbone, data, features, synthetic_zoo, zoo};
 
 #[derive(Parser)]
 #[command(
@@ -25,6 +25,9 @@ enum Command {
     /// The frozen image backbone (EfficientNet-Lite0, ImageNet).
     #[command(subcommand)]
     Backbone(BackboneCommand),
+    /// The model zoo over the OFA search space.
+    #[command(subcommand)]
+    Zoo(ZooCommand),
     /// Build a small synthetic zoo end to end (generate, meta-train, publish) with sample
     /// queries and, optionally, the native search results other runtimes must reproduce.
     SyntheticZoo {
@@ -78,6 +81,21 @@ enum DataCommand {
         /// Image side used when decoding a plain ImageFolder.
         #[arg(long, default_value_t = 32)]
         size: u32,
+    },
+}
+
+#[derive(Subcommand)]
+enum ZooCommand {
+    /// Measure a search space: parameters, FLOPs and CPU latency (batch 1) of its smallest,
+    /// largest and some random subnets, as JSON.
+    Space {
+        /// Search space (TOML, the fields of `SpaceConfig`) [default: the built-in one].
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long, default_value_t = 8)]
+        samples: usize,
+        #[arg(long, default_value_t = 777)]
+        seed: u64,
     },
 }
 
@@ -204,6 +222,18 @@ fn main() -> Result<()> {
                 burn_convolutions,
             )?;
             println!("{result}");
+            Ok(())
+        }
+        Command::Zoo(ZooCommand::Space {
+            config,
+            samples,
+            seed,
+        }) => {
+            let space = zoo::load_space(config.as_deref())?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&zoo::space_report(&space, samples, seed)?)?
+            );
             Ok(())
         }
         Command::SyntheticZoo {

@@ -8,7 +8,7 @@ use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
-use tans_core::topology::{MAX_DEPTH, STAGES};
+use tans_core::topology::{DEPTHS, EXPANDS, KERNELS, MAX_DEPTH, STAGES};
 use tans_core::{ModelCost, Topology};
 
 /// Sizes of the synthetic world.
@@ -56,18 +56,19 @@ fn gaussian(rng: &mut StdRng, n: usize, scale: f32) -> Vec<f32> {
         .collect()
 }
 
-fn random_topology(rng: &mut StdRng) -> Topology {
+/// A topology drawn uniformly from the search space.
+pub fn random_topology(rng: &mut StdRng) -> Topology {
     let mut kernels = [0u8; STAGES * MAX_DEPTH];
     let mut expands = [0u8; STAGES * MAX_DEPTH];
     let mut depths = [0u8; STAGES];
     for k in &mut kernels {
-        *k = *[3, 5, 7].choose(rng).expect("non-empty");
+        *k = *KERNELS.choose(rng).expect("non-empty");
     }
     for e in &mut expands {
-        *e = *[3, 4, 6].choose(rng).expect("non-empty");
+        *e = *EXPANDS.choose(rng).expect("non-empty");
     }
     for d in &mut depths {
-        *d = *[2, 3, 4].choose(rng).expect("non-empty");
+        *d = *DEPTHS.choose(rng).expect("non-empty");
     }
     Topology::new(kernels, expands, depths).expect("choices are valid")
 }

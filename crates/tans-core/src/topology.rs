@@ -13,9 +13,10 @@ pub const MAX_DEPTH: usize = 4;
 /// Length of the topology vector.
 pub const TOPOLOGY_LEN: usize = 2 * STAGES * MAX_DEPTH + STAGES;
 
-const KERNELS: [u8; 3] = [3, 5, 7];
-const EXPANDS: [u8; 3] = [3, 4, 6];
-const DEPTHS: [u8; 3] = [2, 3, 4];
+/// Kernel sizes, expand ratios and stage depths a topology may choose.
+pub const KERNELS: [u8; 3] = [3, 5, 7];
+pub const EXPANDS: [u8; 3] = [3, 4, 6];
+pub const DEPTHS: [u8; 3] = [2, 3, 4];
 
 /// A validated topology vector: `[kernel × 20, expand × 20, depth × 5]`, 0 for inactive layers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
