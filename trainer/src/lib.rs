@@ -4,6 +4,7 @@
 pub mod backbone;
 pub mod data;
 pub mod features;
+pub mod pareto;
 pub mod publish;
 pub mod synthetic;
 pub mod synthetic_zoo;
