@@ -229,10 +229,10 @@ fn main() -> Result<()> {
             samples,
             seed,
         }) => {
-            let space = zoo::load_space(config.as_deref())?;
+            let space = zoo::space::load_space(config.as_deref())?;
             println!(
                 "{}",
-                serde_json::to_string_pretty(&zoo::space_report(&space, samples, seed)?)?
+                serde_json::to_string_pretty(&zoo::space::space_report(&space, samples, seed)?)?
             );
             Ok(())
         }

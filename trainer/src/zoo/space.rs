@@ -1,6 +1,5 @@
-//! `tans zoo …`: the model zoo over the OFA search space (`tans_core::ofa`). So far: `space`,
-//! which measures a search space — parameters, FLOPs and CPU latency of its smallest, largest
-//! and randomly drawn subnets — so its widths can be justified by numbers.
+//! `tans zoo space`: measures a search space — parameters, FLOPs and CPU latency of its
+//! smallest, largest and randomly drawn subnets — so its widths can be justified by numbers.
 
 use std::path::Path;
 use std::time::Instant;
