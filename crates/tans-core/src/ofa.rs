@@ -956,7 +956,8 @@ mod tests {
 
     #[test]
     fn impossible_spaces_are_refused_by_field() {
-        let cases: [(&str, fn(&mut SpaceConfig)); 4] = [
+        type Breakage = fn(&mut SpaceConfig);
+        let cases: [(&str, Breakage); 4] = [
             ("stage_widths", |s| s.stage_widths[2] = 0),
             ("stage_strides", |s| s.stage_strides[1] = 3),
             ("classes", |s| s.classes = 1),
