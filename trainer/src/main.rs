@@ -86,6 +86,34 @@ enum DataCommand {
 
 #[derive(Subcommand)]
 enum ZooCommand {
+    /// Train the base supernet on every meta-train class of a pool pooled (resumes).
+    Base {
+        #[arg(long)]
+        pool: PathBuf,
+        /// Zoo folder (created).
+        #[arg(long)]
+        zoo: PathBuf,
+        /// Build configuration (TOML) [default: built-in].
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Fine-tune per task and add evaluated subnets to the zoo database (resumes; skips
+    /// finished entries). `--shard i/N` builds every N-th task into its own database.
+    Build {
+        #[arg(long)]
+        pool: PathBuf,
+        #[arg(long)]
+        zoo: PathBuf,
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long, default_value = "0/1")]
+        shard: zoo::db::Shard,
+    },
+    /// Merge shard databases (`zoo.shard-*.jsonl`) of a zoo folder into `zoo.jsonl`.
+    Merge {
+        #[arg(long)]
+        zoo: PathBuf,
+    },
     /// Measure a search space: parameters, FLOPs and CPU latency (batch 1) of its smallest,
     /// largest and some random subnets, as JSON.
     Space {
@@ -222,6 +250,36 @@ fn main() -> Result<()> {
                 burn_convolutions,
             )?;
             println!("{result}");
+            Ok(())
+        }
+        Command::Zoo(ZooCommand::Base { pool, zoo, config }) => {
+            let config = zoo::build::BuildConfig::load(config.as_deref())?;
+            let tasks = zoo::build::meta_train_tasks(&pool)?;
+            zoo::build::build_base(&tasks, &zoo, &config)
+        }
+        Command::Zoo(ZooCommand::Build {
+            pool,
+            zoo,
+            config,
+            shard,
+        }) => {
+            let config = zoo::build::BuildConfig::load(config.as_deref())?;
+            let tasks = zoo::build::meta_train_tasks(&pool)?;
+            zoo::build::build_tasks(&tasks, &zoo, &config, shard)
+        }
+        Command::Zoo(ZooCommand::Merge { zoo }) => {
+            let mut shards: Vec<PathBuf> = std::fs::read_dir(&zoo)?
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("zoo.shard-"))
+                })
+                .collect();
+            shards.sort();
+            anyhow::ensure!(!shards.is_empty(), "{}: no shard databases", zoo.display());
+            let count = zoo::db::merge(&shards, &zoo.join("zoo.jsonl"))?;
+            eprintln!("{count} entries from {} shards", shards.len());
             Ok(())
         }
         Command::Zoo(ZooCommand::Space {

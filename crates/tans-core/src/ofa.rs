@@ -733,6 +733,14 @@ impl Supernet {
         })
     }
 
+    /// The same supernet with a new, randomly initialised classifier for `classes` classes
+    /// (fine-tuning on a task).
+    pub fn with_classifier(mut self, classes: usize, device: &Device) -> Self {
+        let [features, _] = self.classifier.weight.dims();
+        self.classifier = LinearConfig::new(features, classes).init(device);
+        self
+    }
+
     /// Orders every layer's middle channels by importance (see OFA's progressive shrinking:
     /// done before the expand ratios start to shrink).
     pub fn sort_channels(mut self) -> Self {

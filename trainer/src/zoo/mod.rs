@@ -1,8 +1,10 @@
 //! `tans zoo …`: the model zoo over the OFA search space (`tans_core::ofa`).
 //!
 //! - [`space`]: measuring a search space (params, FLOPs, latency of its subnets);
+//! - [`build`]: training the base and per-task supernets and filling the database;
 //! - [`db`]: the zoo database — append-only JSON Lines, crash-safe, resumable, split into
 //!   shards that a merge combines.
 
+pub mod build;
 pub mod db;
 pub mod space;

@@ -1,0 +1,534 @@
+//! Building the zoo (`tans zoo base`, `tans zoo build`): the base supernet trained on every
+//! meta-train class pooled (our analogue of the paper's ImageNet OFA), then per task a
+//! fine-tuned supernet from which subnets are drawn, recalibrated, evaluated, embedded and
+//! appended to the zoo database. Supernets are trained with the sandwich rule (largest,
+//! smallest and random subnets in every step) and SGD with a cosine schedule stepped per epoch.
+//! Training checkpoints after every epoch and resumes there (the momentum buffer restarts).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{GradientsParams, SgdConfig};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+use tans_core::Topology;
+use tans_core::ofa::{Cost, SpaceConfig, Supernet};
+use tans_core::topology::{MAX_DEPTH, STAGES};
+use tans_core::zoo::sha256_hex;
+use tans_data::files::write_atomic;
+use tans_data::packed::PackedTask;
+
+use super::db::{Shard, ZooDb, ZooEntry};
+use super::space::latency_ms;
+use crate::synthetic::random_topology;
+
+/// How one supernet is trained.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub batch: usize,
+    pub learning_rate: f64,
+    pub momentum: f64,
+    pub weight_decay: f32,
+    /// Random subnets per step besides the largest and the smallest.
+    pub random_subnets: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 5,
+            batch: 64,
+            learning_rate: 0.05,
+            momentum: 0.9,
+            weight_decay: 4e-5,
+            random_subnets: 2,
+        }
+    }
+}
+
+/// Every hyper-parameter of a zoo build (`--config zoo.toml`; missing fields take defaults).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BuildConfig {
+    pub space: SpaceConfig,
+    pub base: TrainConfig,
+    pub task: TrainConfig,
+    pub subnets_per_task: usize,
+    /// Training batches that recalibrate a subnet's batch norm.
+    pub calibration_batches: usize,
+    /// Gaussian-noise images whose mean penultimate features are the functional embedding.
+    pub noise_images: usize,
+    pub latency_runs: usize,
+    pub seed: u64,
+}
+
+impl Default for BuildConfig {
+    fn default() -> Self {
+        Self {
+            space: SpaceConfig::default(),
+            base: TrainConfig::default(),
+            task: TrainConfig {
+                epochs: 3,
+                learning_rate: 0.02,
+                ..TrainConfig::default()
+            },
+            subnets_per_task: 20,
+            calibration_batches: 4,
+            noise_images: 32,
+            latency_runs: 20,
+            seed: 777,
+        }
+    }
+}
+
+impl BuildConfig {
+    pub fn load(path: Option<&Path>) -> Result<Self> {
+        let config: Self = match path {
+            Some(path) => toml::from_str(
+                &std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?,
+            )
+            .with_context(|| format!("parsing {}", path.display()))?,
+            None => Self::default(),
+        };
+        config.space.validate().context("the zoo's search space")?;
+        for (what, train) in [("base", &config.base), ("task", &config.task)] {
+            if train.batch == 0 || !(train.learning_rate > 0.0) {
+                bail!("[{what}]: batch and learning_rate must be positive");
+            }
+        }
+        if config.subnets_per_task == 0 || config.calibration_batches == 0 {
+            bail!("subnets_per_task and calibration_batches must be at least 1");
+        }
+        Ok(config)
+    }
+}
+
+/// Images of one split as u8 RGB rows `[n, side, side, 3]` with labels.
+pub struct Images<'a> {
+    pixels: &'a [u8],
+    labels: Vec<i64>,
+    side: usize,
+}
+
+impl<'a> Images<'a> {
+    pub fn new(pixels: &'a [u8], labels: Vec<i64>, side: usize) -> Result<Self> {
+        if labels.is_empty() || pixels.len() != labels.len() * side * side * 3 {
+            bail!(
+                "{} bytes of images for {} labels at {side}×{side}",
+                pixels.len(),
+                labels.len()
+            );
+        }
+        Ok(Self {
+            pixels,
+            labels,
+            side,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Images `[n, 3, side, side]` scaled to about [-2, 2], and their labels.
+    pub fn batch(&self, indices: &[usize], device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
+        let s = self.side;
+        let mut values = Vec::with_capacity(indices.len() * 3 * s * s);
+        for &i in indices {
+            let image = &self.pixels[i * s * s * 3..(i + 1) * s * s * 3];
+            for c in 0..3 {
+                values.extend(
+                    image[c..]
+                        .iter()
+                        .step_by(3)
+                        .map(|&v| (f32::from(v) / 255.0 - 0.5) / 0.25),
+                );
+            }
+        }
+        let labels: Vec<i64> = indices.iter().map(|&i| self.labels[i]).collect();
+        (
+            Tensor::from_data(TensorData::new(values, [indices.len(), 3, s, s]), device),
+            Tensor::from_data(TensorData::new(labels, [indices.len()]), device),
+        )
+    }
+}
+
+fn uniform(kernel: u8, expand: u8, depth: u8) -> Topology {
+    Topology::new(
+        [kernel; STAGES * MAX_DEPTH],
+        [expand; STAGES * MAX_DEPTH],
+        [depth; STAGES],
+    )
+    .expect("uniform choices are valid")
+}
+
+/// The largest subnet: the "generic pretrained" baseline when cut from the base supernet.
+pub fn largest() -> Topology {
+    uniform(7, 6, 4)
+}
+
+fn smallest() -> Topology {
+    uniform(3, 3, 2)
+}
+
+/// What a checkpoint records besides the weights, to resume only the same run.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+struct Progress {
+    fingerprint: String,
+    epochs_done: usize,
+}
+
+/// Trains `supernet` on `data` with the sandwich rule, checkpointing after each epoch to
+/// `checkpoint` (and resuming from it when it holds the same run). Returns the trained network
+/// on the inference device.
+pub fn train_supernet(
+    supernet: Supernet,
+    data: &Images,
+    config: &TrainConfig,
+    seed: u64,
+    checkpoint: &Path,
+    label: &str,
+) -> Result<Supernet> {
+    let device = Device::flex().autodiff();
+    let progress_path = checkpoint.with_extension("progress.json");
+    let fingerprint = sha256_hex(
+        format!(
+            "{}:{seed}:{}:{}",
+            serde_json::to_string(config)?,
+            data.len(),
+            sha256_hex(&tans_core::weights::to_bytes(&supernet, "supernet")?)
+        )
+        .as_bytes(),
+    );
+    let mut model = supernet.to_device(&device).train();
+    let mut start = 0;
+    let recorded: Option<Progress> = std::fs::read(&progress_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    if let Some(progress) = recorded.filter(|p| p.fingerprint == fingerprint) {
+        let bytes = std::fs::read(checkpoint)
+            .with_context(|| format!("reading {}", checkpoint.display()))?;
+        model = tans_core::weights::load(model, &bytes, &checkpoint.display().to_string())?;
+        start = progress.epochs_done;
+        eprintln!("{label}: resuming after epoch {start}");
+    }
+    let mut optimiser = SgdConfig::new()
+        .with_momentum(Some(MomentumConfig::new().with_momentum(config.momentum)))
+        .with_weight_decay(Some(burn::optim::decay::WeightDecayConfig::new(
+            config.weight_decay,
+        )))
+        .init();
+    let loss = CrossEntropyLossConfig::new().init(&device);
+    let steps = data.len().div_ceil(config.batch);
+    for epoch in start..config.epochs {
+        let started = Instant::now();
+        let rate = config.learning_rate
+            * 0.5
+            * (1.0 + (std::f64::consts::PI * epoch as f64 / config.epochs as f64).cos());
+        let mut rng = StdRng::seed_from_u64(seed ^ (epoch as u64).wrapping_mul(0x9e37_79b9));
+        let mut order: Vec<usize> = (0..data.len()).collect();
+        order.shuffle(&mut rng);
+        let mut total = 0.0;
+        for indices in order.chunks(config.batch) {
+            let (images, labels) = data.batch(indices, &device);
+            let mut topologies = vec![largest(), smallest()];
+            topologies.extend((0..config.random_subnets).map(|_| random_topology(&mut rng)));
+            let mut step_loss: Option<Tensor<1>> = None;
+            for topology in &topologies {
+                let l = loss.forward(model.forward(images.clone(), topology), labels.clone());
+                step_loss = Some(match step_loss {
+                    Some(sum) => sum + l,
+                    None => l,
+                });
+            }
+            let step_loss = step_loss.expect("at least two subnets");
+            let value = step_loss.clone().into_scalar::<f32>();
+            if !value.is_finite() {
+                bail!("{label}: training diverged in epoch {epoch} (loss {value})");
+            }
+            total += f64::from(value) / topologies.len() as f64;
+            let grads = GradientsParams::from_grads(step_loss.backward(), &model);
+            model = optimiser.step(rate, model, grads);
+        }
+        write_atomic(
+            checkpoint,
+            &tans_core::weights::to_bytes(&model, "supernet")?,
+        )?;
+        let progress = Progress {
+            fingerprint: fingerprint.clone(),
+            epochs_done: epoch + 1,
+        };
+        write_atomic(&progress_path, serde_json::to_string(&progress)?.as_bytes())?;
+        let seconds = started.elapsed().as_secs_f64();
+        eprintln!(
+            "{label}: epoch {}/{} loss {:.4} lr {rate:.4} ({seconds:.1} s, ~{:.1} min left)",
+            epoch + 1,
+            config.epochs,
+            total / steps as f64,
+            seconds * (config.epochs - epoch - 1) as f64 / 60.0
+        );
+    }
+    Ok(model.valid())
+}
+
+/// Test accuracy of the subnet `topology` after recalibrating its batch norm on `train`.
+pub fn evaluate(
+    supernet: &Supernet,
+    topology: &Topology,
+    train: &Images,
+    test: &Images,
+    config: &BuildConfig,
+    rng: &mut StdRng,
+) -> Result<(f64, tans_core::ofa::Subnet)> {
+    let device = Device::flex();
+    let mut order: Vec<usize> = (0..train.len()).collect();
+    order.shuffle(rng);
+    let calibration: Vec<Tensor<4>> = order
+        .chunks(config.task.batch)
+        .take(config.calibration_batches)
+        .map(|indices| train.batch(indices, &device).0)
+        .collect();
+    let stats = supernet.calibrate(topology, &calibration)?;
+    let subnet = supernet.extract(topology, &stats)?;
+    let mut correct = 0usize;
+    let all: Vec<usize> = (0..test.len()).collect();
+    for indices in all.chunks(256) {
+        let (images, labels) = test.batch(indices, &device);
+        let predicted = subnet.forward(images).argmax(1).reshape([indices.len()]);
+        correct += predicted
+            .equal(labels)
+            .int()
+            .sum()
+            .into_scalar::<i64>()
+            .max(0) as usize;
+    }
+    Ok((correct as f64 / test.len() as f64, subnet))
+}
+
+/// The fixed Gaussian-noise batch whose mean features are every model's functional embedding.
+pub fn noise_batch(config: &BuildConfig, device: &Device) -> Tensor<4> {
+    let side = config.space.input_side;
+    let mut rng = StdRng::seed_from_u64(config.seed);
+    let values: Vec<f32> = (0..config.noise_images * 3 * side * side)
+        .map(|_| rand_distr::Distribution::<f32>::sample(&rand_distr::StandardNormal, &mut rng))
+        .collect();
+    Tensor::from_data(
+        TensorData::new(values, [config.noise_images, 3, side, side]),
+        device,
+    )
+}
+
+fn supernet_with_classes(config: &BuildConfig, classes: usize) -> Result<Supernet> {
+    let space = SpaceConfig {
+        classes,
+        ..config.space.clone()
+    };
+    Ok(Supernet::new(&space, &Device::flex())?)
+}
+
+/// The meta-train tasks of a pool (a generated pool's `pool.json` says which; every task of a
+/// plain ImageFolder counts), in name order.
+pub fn meta_train_tasks(pool: &Path) -> Result<Vec<PackedTask>> {
+    let opened = tans_data::pool::open(pool, 32)
+        .with_context(|| format!("opening the pool {}", pool.display()))?;
+    let manifest: Option<tans_data::manifest::PoolManifest> =
+        std::fs::read(pool.join(tans_data::manifest::MANIFEST))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+    let meta_train = |name: &str| {
+        manifest.as_ref().is_none_or(|m| {
+            m.tasks
+                .iter()
+                .any(|t| t.name == name && t.stage == tans_data::task::Stage::MetaTrain)
+        })
+    };
+    let mut tasks: Vec<PackedTask> = opened
+        .into_iter()
+        .map(|o| o.task)
+        .filter(|t| meta_train(&t.name))
+        .collect();
+    tasks.sort_by(|a, b| a.name.cmp(&b.name));
+    if tasks.is_empty() {
+        bail!("{}: no meta-train tasks", pool.display());
+    }
+    Ok(tasks)
+}
+
+/// Where the base supernet lives in a zoo folder.
+pub fn base_path(zoo: &Path) -> PathBuf {
+    zoo.join("supernets").join("base.bpk")
+}
+
+/// Trains the base supernet on every class of `tasks` pooled (labels offset per task).
+pub fn build_base(tasks: &[PackedTask], zoo: &Path, config: &BuildConfig) -> Result<()> {
+    if tasks.is_empty() {
+        bail!("no meta-train tasks to pool for the base supernet");
+    }
+    let side = tasks[0].image_size as usize;
+    let mut pixels = Vec::new();
+    let mut labels = Vec::new();
+    let mut offset = 0i64;
+    for task in tasks {
+        if task.image_size as usize != side {
+            bail!(
+                "task {}: images of {} px, others {side} px",
+                task.name,
+                task.image_size
+            );
+        }
+        pixels.extend_from_slice(&task.train_images);
+        labels.extend(task.train_labels.iter().map(|l| l + offset));
+        offset += task.classes.len() as i64;
+    }
+    let data = Images::new(&pixels, labels, side)?;
+    let path = base_path(zoo);
+    std::fs::create_dir_all(path.parent().expect("a folder"))?;
+    let supernet = supernet_with_classes(config, offset as usize)?;
+    eprintln!(
+        "base supernet: {} tasks, {offset} classes, {} images, {} epochs",
+        tasks.len(),
+        data.len(),
+        config.base.epochs
+    );
+    let trained = train_supernet(supernet, &data, &config.base, config.seed, &path, "base")?;
+    write_atomic(
+        &path,
+        &tans_core::weights::to_bytes(&trained.sort_channels(), "base")?,
+    )?;
+    let record = BaseRecord {
+        tasks: tasks.len(),
+        classes: offset as usize,
+        images: data.len(),
+        config: config.base.clone(),
+    };
+    write_atomic(
+        &path.with_extension("json"),
+        serde_json::to_string_pretty(&record)?.as_bytes(),
+    )?;
+    Ok(())
+}
+
+/// Fine-tunes the base supernet on each task this shard owns and appends `subnets_per_task`
+/// evaluated subnets per task to the shard's database; finished entries are skipped on rerun.
+pub fn build_tasks(
+    tasks: &[PackedTask],
+    zoo: &Path,
+    config: &BuildConfig,
+    shard: Shard,
+) -> Result<()> {
+    let base = base_path(zoo);
+    let base_bytes = std::fs::read(&base).with_context(|| {
+        format!(
+            "{}: train the base supernet first (`tans zoo base`)",
+            base.display()
+        )
+    })?;
+    let record: BaseRecord = serde_json::from_slice(
+        &std::fs::read(base.with_extension("json"))
+            .with_context(|| format!("{}: the base supernet's record", base.display()))?,
+    )?;
+    let base_classes = record.classes;
+    let mut db = ZooDb::open(&shard.database(zoo))?;
+    let device = Device::flex();
+    let noise = noise_batch(config, &device);
+    let mut names: Vec<&str> = tasks.iter().map(|t| t.name.as_str()).collect();
+    names.sort_unstable();
+    for task in tasks {
+        let index = names.binary_search(&task.name.as_str()).expect("listed");
+        if !shard.owns(index) {
+            continue;
+        }
+        let task_seed = tans_data::seed_for(config.seed, &task.name);
+        let mut rng = StdRng::seed_from_u64(task_seed);
+        let topologies: Vec<Topology> = (0..config.subnets_per_task)
+            .map(|_| random_topology(&mut rng))
+            .collect();
+        if topologies.iter().all(|t| db.contains(&task.name, t)) {
+            continue;
+        }
+        let started = Instant::now();
+        let side = task.image_size as usize;
+        let train = Images::new(&task.train_images, task.train_labels.clone(), side)
+            .with_context(|| format!("task {} train split", task.name))?;
+        let test = Images::new(&task.test_images, task.test_labels.clone(), side)
+            .with_context(|| format!("task {} test split", task.name))?;
+        let classes = task.classes.len();
+        let mut supernet = tans_core::weights::load(
+            supernet_with_classes(config, base_classes)?,
+            &base_bytes,
+            &base.display().to_string(),
+        )?;
+        supernet = supernet.with_classifier(classes, &device);
+        let checkpoint = zoo.join("supernets").join(format!("{}.bpk", task.name));
+        let tuned = train_supernet(
+            supernet,
+            &train,
+            &config.task,
+            task_seed,
+            &checkpoint,
+            &task.name,
+        )?;
+        let bytes = tans_core::weights::to_bytes(&tuned, &task.name)?;
+        write_atomic(&checkpoint, &bytes)?;
+        let supernet_sha256 = sha256_hex(&bytes);
+        for topology in topologies {
+            if db.contains(&task.name, &topology) {
+                continue;
+            }
+            let (accuracy, subnet) = evaluate(&tuned, &topology, &train, &test, config, &mut rng)?;
+            let embedding: Vec<f32> = subnet
+                .features(noise.clone())
+                .mean_dim(0)
+                .into_data()
+                .iter::<f32>()
+                .collect();
+            let cost = Cost::of(&config.space, &topology);
+            db.append(ZooEntry {
+                task: task.name.clone(),
+                topology,
+                accuracy,
+                params: cost.params,
+                flops: cost.flops,
+                latency_ms: latency_ms(
+                    &subnet,
+                    config.space.input_side,
+                    config.latency_runs,
+                    &device,
+                ),
+                functional_embedding: embedding,
+                supernet: format!("supernets/{}.bpk", task.name),
+                supernet_sha256: supernet_sha256.clone(),
+            })?;
+        }
+        eprintln!(
+            "task {}: {} subnets in {:.1} s",
+            task.name,
+            config.subnets_per_task,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// What the base supernet was trained on, beside its weights.
+#[derive(Debug, Serialize, Deserialize)]
+struct BaseRecord {
+    tasks: usize,
+    classes: usize,
+    images: usize,
+    config: TrainConfig,
+}
