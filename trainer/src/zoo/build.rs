@@ -102,7 +102,7 @@ impl BuildConfig {
         };
         config.space.validate().context("the zoo's search space")?;
         for (what, train) in [("base", &config.base), ("task", &config.task)] {
-            if train.batch == 0 || !(train.learning_rate > 0.0) {
+            if train.batch == 0 || train.learning_rate.is_nan() || train.learning_rate <= 0.0 {
                 bail!("[{what}]: batch and learning_rate must be positive");
             }
         }
