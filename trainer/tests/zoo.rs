@@ -1,0 +1,195 @@
+//! Building a zoo end to end on a tiny ImageFolder pool: the base supernet, two shard processes
+//! (one killed with SIGKILL in the middle and run again), the merge — no finished entry lost,
+//! none doubled — and the errors a researcher meets first.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const CONFIG: &str = r#"
+subnets_per_task = 3
+calibration_batches = 1
+noise_images = 4
+latency_runs = 400
+
+[space]
+input_side = 32
+stem_width = 8
+stem_stride = 1
+first_block_width = 8
+stage_widths = [8, 8, 8, 16, 16]
+stage_strides = [2, 2, 2, 1, 2]
+stage_squeeze_excite = [false, true, false, true, true]
+stage_hard_swish = [false, false, true, true, true]
+final_expand_width = 16
+feature_mix_width = 12
+classes = 2
+
+[base]
+epochs = 1
+batch = 8
+
+[task]
+epochs = 1
+batch = 8
+"#;
+
+fn tans(args: &[&str], dirs: &[&Path]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tans"));
+    command.args(args);
+    for dir in dirs {
+        command.arg(dir);
+    }
+    command
+}
+
+fn run(command: &mut Command) -> Output {
+    command.output().unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Three tasks of two colour classes each, 6 train and 2 test images per class.
+fn make_pool(root: &Path) {
+    for (t, task) in ["apples", "bricks", "clouds"].iter().enumerate() {
+        for (split, count) in [("train", 6), ("test", 2)] {
+            for c in 0..2u8 {
+                let dir = root.join(task).join(split).join(format!("class-{c}"));
+                std::fs::create_dir_all(&dir).unwrap();
+                for i in 0..count {
+                    let shade = 60 * c + 10 * i as u8 + 20 * t as u8;
+                    image::RgbImage::from_fn(16, 16, |x, y| {
+                        image::Rgb([shade, (x * 8) as u8, (y * 8 + u32::from(c) * 100) as u8])
+                    })
+                    .save(dir.join(format!("{i}.png")))
+                    .unwrap();
+                }
+            }
+        }
+    }
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .map(|t| t.lines().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn shards_build_resume_after_a_kill_and_merge() {
+    let root = std::env::temp_dir().join(format!("tans-zoo-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let (pool, zoo) = (root.join("pool"), root.join("zoo"));
+    make_pool(&pool);
+    let config = root.join("zoo.toml");
+    std::fs::File::create(&config)
+        .unwrap()
+        .write_all(CONFIG.as_bytes())
+        .unwrap();
+
+    let before_base = run(&mut tans(&["zoo", "build", "--pool"], &[&pool])
+        .args(["--zoo"])
+        .arg(&zoo)
+        .arg("--config")
+        .arg(&config));
+    assert!(!before_base.status.success());
+    assert!(
+        stderr(&before_base).contains("tans zoo base"),
+        "{}",
+        stderr(&before_base)
+    );
+
+    let base = run(&mut tans(&["zoo", "base", "--pool"], &[&pool])
+        .arg("--zoo")
+        .arg(&zoo)
+        .arg("--config")
+        .arg(&config));
+    assert!(base.status.success(), "{}", stderr(&base));
+    assert!(zoo.join("supernets/base.bpk").exists());
+
+    let shard = |s: &str| {
+        let mut command = tans(&["zoo", "build", "--pool"], &[&pool]);
+        command
+            .arg("--zoo")
+            .arg(&zoo)
+            .arg("--config")
+            .arg(&config)
+            .args(["--shard", s])
+            .stderr(Stdio::null());
+        command
+    };
+    let first_db = zoo.join("zoo.shard-0-of-2.jsonl");
+    let mut first = shard("0/2").spawn().unwrap();
+    let mut second = shard("1/2").spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while lines(&first_db).is_empty() {
+        assert!(Instant::now() < deadline, "shard 0 wrote nothing");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        first.try_wait().unwrap().is_none(),
+        "shard 0 finished before the kill; the test needs it mid-run"
+    );
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let kept = lines(&first_db);
+    assert!(!kept.is_empty() && kept.len() < 6, "{} entries", kept.len());
+    assert!(second.wait().unwrap().success());
+
+    let rerun = run(&mut shard("0/2").stderr(Stdio::piped()));
+    assert!(rerun.status.success(), "{}", stderr(&rerun));
+    let finished = lines(&first_db);
+    assert_eq!(finished.len(), 6, "shard 0: 2 tasks × 3 subnets");
+    assert_eq!(
+        finished[..kept.len()],
+        kept[..],
+        "finished entries are kept as they were"
+    );
+
+    let merge = run(&mut tans(&["zoo", "merge", "--zoo"], &[&zoo]));
+    assert!(merge.status.success(), "{}", stderr(&merge));
+    let merged: Vec<serde_json::Value> = lines(&zoo.join("zoo.jsonl"))
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(merged.len(), 9);
+    let mut keys: Vec<String> = merged
+        .iter()
+        .map(|e| format!("{}:{}", e["task"], e["topology"]))
+        .collect();
+    keys.dedup();
+    assert_eq!(keys.len(), 9, "no entry twice");
+    for entry in &merged {
+        let accuracy = entry["accuracy"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&accuracy));
+        assert_eq!(entry["functional_embedding"].as_array().unwrap().len(), 12);
+        assert!(entry["latency_ms"].as_f64().unwrap() > 0.0);
+        let supernet = zoo.join(entry["supernet"].as_str().unwrap());
+        assert!(supernet.exists(), "{}", supernet.display());
+    }
+
+    let out_of_range = run(&mut shard("2/2").stderr(Stdio::piped()));
+    assert!(!out_of_range.status.success());
+    assert!(
+        stderr(&out_of_range).contains("out of range"),
+        "{}",
+        stderr(&out_of_range)
+    );
+    let empty = root.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let no_tasks = run(&mut tans(&["zoo", "base", "--pool"], &[&empty])
+        .arg("--zoo")
+        .arg(&zoo)
+        .arg("--config")
+        .arg(&config));
+    assert!(!no_tasks.status.success());
+    assert!(
+        stderr(&no_tasks).contains(&empty.display().to_string()),
+        "{}",
+        stderr(&no_tasks)
+    );
+    std::fs::remove_dir_all(root).unwrap();
+}
