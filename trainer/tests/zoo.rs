@@ -90,7 +90,7 @@ fn shards_build_resume_after_a_kill_and_merge() {
         .write_all(CONFIG.as_bytes())
         .unwrap();
 
-    let before_base = run(&mut tans(&["zoo", "build", "--pool"], &[&pool])
+    let before_base = run(tans(&["zoo", "build", "--pool"], &[&pool])
         .args(["--zoo"])
         .arg(&zoo)
         .arg("--config")
@@ -102,7 +102,7 @@ fn shards_build_resume_after_a_kill_and_merge() {
         stderr(&before_base)
     );
 
-    let base = run(&mut tans(&["zoo", "base", "--pool"], &[&pool])
+    let base = run(tans(&["zoo", "base", "--pool"], &[&pool])
         .arg("--zoo")
         .arg(&zoo)
         .arg("--config")
@@ -139,7 +139,7 @@ fn shards_build_resume_after_a_kill_and_merge() {
     assert!(!kept.is_empty() && kept.len() < 6, "{} entries", kept.len());
     assert!(second.wait().unwrap().success());
 
-    let rerun = run(&mut shard("0/2").stderr(Stdio::piped()));
+    let rerun = run(shard("0/2").stderr(Stdio::piped()));
     assert!(rerun.status.success(), "{}", stderr(&rerun));
     let finished = lines(&first_db);
     assert_eq!(finished.len(), 6, "shard 0: 2 tasks × 3 subnets");
@@ -171,7 +171,7 @@ fn shards_build_resume_after_a_kill_and_merge() {
         assert!(supernet.exists(), "{}", supernet.display());
     }
 
-    let out_of_range = run(&mut shard("2/2").stderr(Stdio::piped()));
+    let out_of_range = run(shard("2/2").stderr(Stdio::piped()));
     assert!(!out_of_range.status.success());
     assert!(
         stderr(&out_of_range).contains("out of range"),
@@ -180,7 +180,7 @@ fn shards_build_resume_after_a_kill_and_merge() {
     );
     let empty = root.join("empty");
     std::fs::create_dir_all(&empty).unwrap();
-    let no_tasks = run(&mut tans(&["zoo", "base", "--pool"], &[&empty])
+    let no_tasks = run(tans(&["zoo", "base", "--pool"], &[&empty])
         .arg("--zoo")
         .arg(&zoo)
         .arg("--config")
