@@ -81,6 +81,38 @@ fn embed(
     Ok(out)
 }
 
+/// The mean backbone feature of a task's training images, from the cache `compute` wrote: a
+/// description of the task that needs no training on it.
+pub fn task_mean(pool: &Path, side: u32, task: &str) -> Result<Vec<f32>> {
+    let path = cache_dir(pool, side).join(format!("{task}.safetensors"));
+    let bytes = std::fs::read(&path).with_context(|| {
+        format!(
+            "{}: compute the pool's features first (`tans backbone features --pool {} --side {side}`)",
+            path.display(),
+            pool.display()
+        )
+    })?;
+    let tensors = safetensors::SafeTensors::deserialize(&bytes)
+        .with_context(|| format!("reading {}", path.display()))?;
+    let features = tensors
+        .tensor("train_features")
+        .with_context(|| format!("{}: no train_features", path.display()))?;
+    let values: Vec<f32> = features
+        .data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    let rows = values.len() / FEATURE_DIM;
+    anyhow::ensure!(rows > 0, "{}: no training features", path.display());
+    let mut mean = vec![0f32; FEATURE_DIM];
+    for row in values.chunks_exact(FEATURE_DIM) {
+        for (m, v) in mean.iter_mut().zip(row) {
+            *m += v / rows as f32;
+        }
+    }
+    Ok(mean)
+}
+
 fn labels_bytes(labels: &[i64]) -> Vec<u8> {
     labels.iter().flat_map(|l| l.to_le_bytes()).collect()
 }

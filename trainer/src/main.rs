@@ -109,6 +109,27 @@ enum ZooCommand {
         #[arg(long, default_value = "0/1")]
         shard: zoo::db::Shard,
     },
+    /// Replay efficient (Pareto) and random construction over a built zoo at several sizes;
+    /// writes report.json and report.md.
+    Construct {
+        #[arg(long)]
+        zoo: PathBuf,
+        /// The pool the zoo was built from (its backbone features describe the tasks).
+        #[arg(long)]
+        pool: PathBuf,
+        /// Backbone input side of the features to use.
+        #[arg(long, default_value_t = 32)]
+        side: u32,
+        /// Zoo sizes (pairs) to compare, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        sizes: Vec<usize>,
+        /// Construction hyper-parameters (TOML) [default: built-in].
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Report folder.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Merge shard databases (`zoo.shard-*.jsonl`) of a zoo folder into `zoo.jsonl`.
     Merge {
         #[arg(long)]
@@ -266,6 +287,39 @@ fn main() -> Result<()> {
             let config = zoo::build::BuildConfig::load(config.as_deref())?;
             let tasks = zoo::build::meta_train_tasks(&pool)?;
             zoo::build::build_tasks(&tasks, &zoo, &config, shard)
+        }
+        Command::Zoo(ZooCommand::Construct {
+            zoo,
+            pool,
+            side,
+            sizes,
+            config,
+            out,
+        }) => {
+            let config: zoo::construct::ConstructConfig = match config {
+                Some(path) => toml::from_str(&std::fs::read_to_string(&path)?)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+                None => Default::default(),
+            };
+            let db = zoo::db::ZooDb::open(&zoo.join("zoo.jsonl"))?;
+            let mut descriptors = std::collections::HashMap::new();
+            for entry in db.entries() {
+                if !descriptors.contains_key(&entry.task) {
+                    let mean = features::task_mean(&pool, side, &entry.task)?;
+                    descriptors.insert(entry.task.clone(), mean);
+                }
+            }
+            let candidates = zoo::construct::Candidates::new(db.entries(), &descriptors)?;
+            let report = zoo::construct::compare(&candidates, &sizes, &config)?;
+            std::fs::create_dir_all(&out)?;
+            tans_data::files::write_atomic(
+                &out.join("report.json"),
+                serde_json::to_string_pretty(&report)?.as_bytes(),
+            )?;
+            let markdown = zoo::construct::markdown(&report);
+            tans_data::files::write_atomic(&out.join("report.md"), markdown.as_bytes())?;
+            print!("{markdown}");
+            Ok(())
         }
         Command::Zoo(ZooCommand::Merge { zoo }) => {
             let mut shards: Vec<PathBuf> = std::fs::read_dir(&zoo)?
