@@ -130,6 +130,18 @@ enum ZooCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Print one CPU training-throughput measurement (JSON) of the supernet.
+    Bench {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        /// Time the sandwich step (four subnets) instead of the largest subnet alone.
+        #[arg(long)]
+        sandwich: bool,
+    },
     /// Merge shard databases (`zoo.shard-*.jsonl`) of a zoo folder into `zoo.jsonl`.
     Merge {
         #[arg(long)]
@@ -319,6 +331,17 @@ fn main() -> Result<()> {
             let markdown = zoo::construct::markdown(&report);
             tans_data::files::write_atomic(&out.join("report.md"), markdown.as_bytes())?;
             print!("{markdown}");
+            Ok(())
+        }
+        Command::Zoo(ZooCommand::Bench {
+            config,
+            batch,
+            seconds,
+            sandwich,
+        }) => {
+            let space = zoo::space::load_space(config.as_deref())?;
+            let result = zoo::bench::train_throughput(&space, batch.max(1), seconds, sandwich)?;
+            println!("{result}");
             Ok(())
         }
         Command::Zoo(ZooCommand::Merge { zoo }) => {

@@ -181,7 +181,7 @@ pub fn largest() -> Topology {
     uniform(7, 6, 4)
 }
 
-fn smallest() -> Topology {
+pub(crate) fn smallest() -> Topology {
     uniform(3, 3, 2)
 }
 
