@@ -18,14 +18,4 @@ for round in $(seq "$ROUNDS"); do
   runs+=("$("$TANS" zoo bench --batch "$BATCH" --seconds "$SECONDS_PER_RUN" --sandwich)")
   printf '%s\n' "${runs[@]: -3}"
 done
-printf '%s\n' "${runs[@]}" | /usr/bin/python3 -c '
-import json, statistics, sys
-runs = [json.loads(line) for line in sys.stdin]
-medians = {}
-for r in runs:
-    medians.setdefault(r["runtime"], []).append(r["images_per_s"])
-medians = {k: statistics.median(v) for k, v in medians.items()}
-torch = next(v for k, v in medians.items() if k.startswith("pytorch"))
-print(json.dumps({"images_per_s_median": medians,
-                  "ratio_to_pytorch": {k: v / torch for k, v in medians.items()}}))
-'
+printf '%s\n' "${runs[@]}" | /usr/bin/python3 scripts/bench_summary.py

@@ -84,28 +84,38 @@ enum DataCommand {
     },
 }
 
+/// What building a zoo reads and writes.
+#[derive(clap::Args)]
+struct ZooBuild {
+    /// The pool (generated, or an ImageFolder of tasks).
+    #[arg(long)]
+    pool: PathBuf,
+    /// Zoo folder (created).
+    #[arg(long)]
+    zoo: PathBuf,
+    /// Build configuration (TOML) [default: built-in].
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+impl ZooBuild {
+    fn load(&self) -> Result<(zoo::build::BuildConfig, Vec<tans_data::packed::PackedTask>)> {
+        Ok((
+            zoo::build::BuildConfig::load(self.config.as_deref())?,
+            zoo::build::meta_train_tasks(&self.pool)?,
+        ))
+    }
+}
+
 #[derive(Subcommand)]
 enum ZooCommand {
     /// Train the base supernet on every meta-train class of a pool pooled (resumes).
-    Base {
-        #[arg(long)]
-        pool: PathBuf,
-        /// Zoo folder (created).
-        #[arg(long)]
-        zoo: PathBuf,
-        /// Build configuration (TOML) [default: built-in].
-        #[arg(long)]
-        config: Option<PathBuf>,
-    },
+    Base(ZooBuild),
     /// Fine-tune per task and add evaluated subnets to the zoo database (resumes; skips
     /// finished entries). `--shard i/N` builds every N-th task into its own database.
     Build {
-        #[arg(long)]
-        pool: PathBuf,
-        #[arg(long)]
-        zoo: PathBuf,
-        #[arg(long)]
-        config: Option<PathBuf>,
+        #[command(flatten)]
+        build: ZooBuild,
         #[arg(long, default_value = "0/1")]
         shard: zoo::db::Shard,
     },
@@ -285,20 +295,13 @@ fn main() -> Result<()> {
             println!("{result}");
             Ok(())
         }
-        Command::Zoo(ZooCommand::Base { pool, zoo, config }) => {
-            let config = zoo::build::BuildConfig::load(config.as_deref())?;
-            let tasks = zoo::build::meta_train_tasks(&pool)?;
-            zoo::build::build_base(&tasks, &zoo, &config)
+        Command::Zoo(ZooCommand::Base(build)) => {
+            let (config, tasks) = build.load()?;
+            zoo::build::build_base(&tasks, &build.zoo, &config)
         }
-        Command::Zoo(ZooCommand::Build {
-            pool,
-            zoo,
-            config,
-            shard,
-        }) => {
-            let config = zoo::build::BuildConfig::load(config.as_deref())?;
-            let tasks = zoo::build::meta_train_tasks(&pool)?;
-            zoo::build::build_tasks(&tasks, &zoo, &config, shard)
+        Command::Zoo(ZooCommand::Build { build, shard }) => {
+            let (config, tasks) = build.load()?;
+            zoo::build::build_tasks(&tasks, &build.zoo, &config, shard)
         }
         Command::Zoo(ZooCommand::Construct {
             zoo,

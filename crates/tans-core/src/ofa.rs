@@ -888,12 +888,7 @@ mod tests {
     use crate::topology::TOPOLOGY_LEN;
 
     fn uniform(kernel: u8, expand: u8, depth: u8) -> Topology {
-        Topology::new(
-            [kernel; STAGES * MAX_DEPTH],
-            [expand; STAGES * MAX_DEPTH],
-            [depth; STAGES],
-        )
-        .unwrap()
+        Topology::uniform(kernel, expand, depth).unwrap()
     }
 
     #[test]

@@ -43,6 +43,25 @@ impl Topology {
         Self::try_from(values.to_vec())
     }
 
+    /// Every layer with `kernel` and `expand`, every stage `depth` deep.
+    pub fn uniform(kernel: u8, expand: u8, depth: u8) -> Result<Self> {
+        Self::new(
+            [kernel; STAGES * MAX_DEPTH],
+            [expand; STAGES * MAX_DEPTH],
+            [depth; STAGES],
+        )
+    }
+
+    /// The largest network of the space (kernel 7, expand 6, depth 4).
+    pub fn largest() -> Self {
+        Self::uniform(7, 6, 4).expect("valid choices")
+    }
+
+    /// The smallest network of the space (kernel 3, expand 3, depth 2).
+    pub fn smallest() -> Self {
+        Self::uniform(3, 3, 2).expect("valid choices")
+    }
+
     /// The raw values.
     pub fn values(&self) -> &[u8; TOPOLOGY_LEN] {
         &self.0
@@ -134,12 +153,7 @@ mod tests {
     use super::*;
 
     fn uniform(kernel: u8, expand: u8, depth: u8) -> Topology {
-        Topology::new(
-            [kernel; STAGES * MAX_DEPTH],
-            [expand; STAGES * MAX_DEPTH],
-            [depth; STAGES],
-        )
-        .unwrap()
+        Topology::uniform(kernel, expand, depth).unwrap()
     }
 
     #[test]

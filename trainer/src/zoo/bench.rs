@@ -17,7 +17,6 @@ use rand::rngs::StdRng;
 use tans_core::Topology;
 use tans_core::ofa::{SpaceConfig, Supernet};
 
-use super::build::largest;
 use crate::synthetic::random_topology;
 
 /// Median images per second of `batch`-image training steps for at least `seconds` (and 5
@@ -44,11 +43,11 @@ pub fn train_throughput(
     let mut step = |model: Supernet| -> (Supernet, f64) {
         let started = Instant::now();
         let topologies: Vec<Topology> = if sandwich {
-            let mut t = vec![largest(), super::build::smallest()];
+            let mut t = vec![Topology::largest(), Topology::smallest()];
             t.extend((0..2).map(|_| random_topology(&mut rng)));
             t
         } else {
-            vec![largest()]
+            vec![Topology::largest()]
         };
         let total = topologies
             .iter()

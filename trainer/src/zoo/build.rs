@@ -20,7 +20,6 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use tans_core::Topology;
 use tans_core::ofa::{Cost, SpaceConfig, Supernet};
-use tans_core::topology::{MAX_DEPTH, STAGES};
 use tans_core::zoo::sha256_hex;
 use tans_data::files::write_atomic;
 use tans_data::packed::PackedTask;
@@ -167,24 +166,6 @@ impl<'a> Images<'a> {
     }
 }
 
-fn uniform(kernel: u8, expand: u8, depth: u8) -> Topology {
-    Topology::new(
-        [kernel; STAGES * MAX_DEPTH],
-        [expand; STAGES * MAX_DEPTH],
-        [depth; STAGES],
-    )
-    .expect("uniform choices are valid")
-}
-
-/// The largest subnet: the "generic pretrained" baseline when cut from the base supernet.
-pub fn largest() -> Topology {
-    uniform(7, 6, 4)
-}
-
-pub(crate) fn smallest() -> Topology {
-    uniform(3, 3, 2)
-}
-
 /// What a checkpoint records besides the weights, to resume only the same run.
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
 struct Progress {
@@ -245,7 +226,7 @@ pub fn train_supernet(
         let mut total = 0.0;
         for indices in order.chunks(config.batch) {
             let (images, labels) = data.batch(indices, &device);
-            let mut topologies = vec![largest(), smallest()];
+            let mut topologies = vec![Topology::largest(), Topology::smallest()];
             topologies.extend((0..config.random_subnets).map(|_| random_topology(&mut rng)));
             let mut step_loss: Option<Tensor<1>> = None;
             for topology in &topologies {

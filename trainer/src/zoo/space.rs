@@ -10,7 +10,6 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tans_core::Topology;
 use tans_core::ofa::{Cost, SpaceConfig, Subnet, Supernet};
-use tans_core::topology::{MAX_DEPTH, STAGES};
 
 use crate::synthetic::random_topology;
 
@@ -29,15 +28,6 @@ pub fn load_space(path: Option<&Path>) -> Result<SpaceConfig> {
         None => "default search space".into(),
     })?;
     Ok(space)
-}
-
-fn uniform(kernel: u8, expand: u8, depth: u8) -> Topology {
-    Topology::new(
-        [kernel; STAGES * MAX_DEPTH],
-        [expand; STAGES * MAX_DEPTH],
-        [depth; STAGES],
-    )
-    .expect("uniform choices are valid")
 }
 
 /// Median CPU latency (ms) of one image through `subnet` at `side`, over `runs` runs after a
@@ -69,8 +59,8 @@ pub fn space_report(space: &SpaceConfig, samples: usize, seed: u64) -> Result<se
     )];
     let mut rng = StdRng::seed_from_u64(seed);
     let named = [
-        ("smallest".to_string(), uniform(3, 3, 2)),
-        ("largest".to_string(), uniform(7, 6, 4)),
+        ("smallest".to_string(), Topology::smallest()),
+        ("largest".to_string(), Topology::largest()),
     ]
     .into_iter()
     .chain((0..samples).map(|i| (format!("random-{i}"), random_topology(&mut rng))));
