@@ -14,6 +14,7 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, SgdConfig};
 use burn::tensor::{Device, Int, Tensor, TensorData};
+use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -215,6 +216,12 @@ pub fn train_supernet(
         .init();
     let loss = CrossEntropyLossConfig::new().init(&device);
     let steps = data.len().div_ceil(config.batch);
+    let bar = ProgressBar::new((steps * config.epochs) as u64).with_style(
+        ProgressStyle::with_template("{prefix} {bar:40} {pos}/{len} steps, ETA {eta} {msg}")
+            .expect("a valid template"),
+    );
+    bar.set_prefix(label.to_string());
+    bar.set_position((steps * start) as u64);
     for epoch in start..config.epochs {
         let started = Instant::now();
         let rate = config.learning_rate
@@ -244,6 +251,7 @@ pub fn train_supernet(
             total += f64::from(value) / topologies.len() as f64;
             let grads = GradientsParams::from_grads(step_loss.backward(), &model);
             model = optimiser.step(rate, model, grads);
+            bar.inc(1);
         }
         write_atomic(
             checkpoint,
@@ -255,14 +263,17 @@ pub fn train_supernet(
         };
         write_atomic(&progress_path, serde_json::to_string(&progress)?.as_bytes())?;
         let seconds = started.elapsed().as_secs_f64();
-        eprintln!(
-            "{label}: epoch {}/{} loss {:.4} lr {rate:.4} ({seconds:.1} s, ~{:.1} min left)",
-            epoch + 1,
-            config.epochs,
-            total / steps as f64,
-            seconds * (config.epochs - epoch - 1) as f64 / 60.0
-        );
+        bar.suspend(|| {
+            eprintln!(
+                "{label}: epoch {}/{} loss {:.4} lr {rate:.4} ({seconds:.1} s, ~{:.1} min left)",
+                epoch + 1,
+                config.epochs,
+                total / steps as f64,
+                seconds * (config.epochs - epoch - 1) as f64 / 60.0
+            )
+        });
     }
+    bar.finish_and_clear();
     Ok(model.valid())
 }
 
@@ -428,11 +439,12 @@ pub fn build_tasks(
     let noise = noise_batch(config, &device);
     let mut names: Vec<&str> = tasks.iter().map(|t| t.name.as_str()).collect();
     names.sort_unstable();
-    for task in tasks {
-        let index = names.binary_search(&task.name.as_str()).expect("listed");
-        if !shard.owns(index) {
-            continue;
-        }
+    let owned: Vec<&PackedTask> = tasks
+        .iter()
+        .filter(|t| shard.owns(names.binary_search(&t.name.as_str()).expect("listed")))
+        .collect();
+    let run_started = Instant::now();
+    for (done, task) in owned.iter().enumerate() {
         let task_seed = tans_data::seed_for(config.seed, &task.name);
         let mut rng = StdRng::seed_from_u64(task_seed);
         let topologies: Vec<Topology> = (0..config.subnets_per_task)
@@ -495,11 +507,15 @@ pub fn build_tasks(
                 supernet_sha256: supernet_sha256.clone(),
             })?;
         }
+        let per_task = run_started.elapsed().as_secs_f64() / (done + 1) as f64;
         eprintln!(
-            "task {}: {} subnets in {:.1} s",
+            "task {}/{} {}: {} subnets in {:.1} s (~{:.1} h left for this shard)",
+            done + 1,
+            owned.len(),
             task.name,
             config.subnets_per_task,
-            started.elapsed().as_secs_f64()
+            started.elapsed().as_secs_f64(),
+            per_task * (owned.len() - done - 1) as f64 / 3600.0
         );
     }
     Ok(())
