@@ -10,3 +10,8 @@ pub mod synthetic;
 pub mod synthetic_zoo;
 pub mod train;
 pub mod zoo;
+
+/// Tests that seed burn's device RNG and then draw from it hold this lock, so that tests running
+/// in parallel threads do not draw from each other's seeded stream.
+#[cfg(test)]
+pub(crate) static DEVICE_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());

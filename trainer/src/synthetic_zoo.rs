@@ -249,6 +249,7 @@ mod tests {
 
     #[test]
     fn the_same_seed_publishes_the_same_bytes_and_the_zoo_loads_back() {
+        let _rng = crate::DEVICE_RNG.lock().unwrap_or_else(|e| e.into_inner());
         let dir = std::env::temp_dir().join(format!("tans-synthetic-{}", std::process::id()));
         let (a, b) = (dir.join("a"), dir.join("b"));
         run(options(a.clone(), "deep")).unwrap();

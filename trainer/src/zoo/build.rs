@@ -174,17 +174,28 @@ struct Progress {
     epochs_done: usize,
 }
 
-/// Trains `supernet` on `data` with the sandwich rule, checkpointing after each epoch to
-/// `checkpoint` (and resuming from it when it holds the same run). Returns the trained network
-/// on the inference device.
-pub fn train_supernet(
-    supernet: Supernet,
-    data: &Images,
-    config: &TrainConfig,
-    seed: u64,
-    checkpoint: &Path,
-    label: &str,
-) -> Result<Supernet> {
+/// One supernet training run: what it starts from (`origin`: e.g. the base's SHA-256 and the
+/// task), its data, schedule and seed, and where it checkpoints. A run with the same origin,
+/// configuration, seed and data size resumes from the checkpoint.
+pub struct TrainingRun<'a> {
+    pub origin: String,
+    pub config: &'a TrainConfig,
+    pub seed: u64,
+    pub checkpoint: &'a Path,
+    pub label: &'a str,
+}
+
+/// Trains `supernet` on `data` with the sandwich rule, checkpointing after each epoch (and
+/// resuming from the checkpoint when it holds the same run). Returns the trained network on the
+/// inference device.
+pub fn train_supernet(supernet: Supernet, data: &Images, run: &TrainingRun) -> Result<Supernet> {
+    let TrainingRun {
+        config,
+        seed,
+        checkpoint,
+        label,
+        ..
+    } = *run;
     let device = Device::flex().autodiff();
     let progress_path = checkpoint.with_extension("progress.json");
     let fingerprint = sha256_hex(
@@ -192,7 +203,7 @@ pub fn train_supernet(
             "{}:{seed}:{}:{}",
             serde_json::to_string(config)?,
             data.len(),
-            sha256_hex(&tans_core::weights::to_bytes(&supernet, "supernet")?)
+            run.origin
         )
         .as_bytes(),
     );
@@ -277,13 +288,16 @@ pub fn train_supernet(
     Ok(model.valid())
 }
 
-/// Test accuracy of the subnet `topology` after recalibrating its batch norm on `train`.
+/// Test accuracy of the subnet `topology` after recalibrating its batch norm on `train`;
+/// `classes` picks the logits that are the task's (the base supernet's slice of its pooled
+/// classifier), all of them when `None`.
 pub fn evaluate(
     supernet: &Supernet,
     topology: &Topology,
     train: &Images,
     test: &Images,
     config: &BuildConfig,
+    classes: Option<std::ops::Range<usize>>,
     rng: &mut StdRng,
 ) -> Result<(f64, tans_core::ofa::Subnet)> {
     let device = Device::flex();
@@ -300,7 +314,12 @@ pub fn evaluate(
     let all: Vec<usize> = (0..test.len()).collect();
     for indices in all.chunks(256) {
         let (images, labels) = test.batch(indices, &device);
-        let predicted = subnet.forward(images).argmax(1).reshape([indices.len()]);
+        let logits = subnet.forward(images);
+        let logits = match &classes {
+            Some(range) => logits.narrow(1, range.start, range.len()),
+            None => logits,
+        };
+        let predicted = logits.argmax(1).reshape([indices.len()]);
         correct += predicted
             .equal(labels)
             .int()
@@ -374,6 +393,7 @@ pub fn build_base(tasks: &[PackedTask], zoo: &Path, config: &BuildConfig) -> Res
     let mut pixels = Vec::new();
     let mut labels = Vec::new();
     let mut offset = 0i64;
+    let mut offsets = std::collections::BTreeMap::new();
     for task in tasks {
         if task.image_size as usize != side {
             bail!(
@@ -383,12 +403,14 @@ pub fn build_base(tasks: &[PackedTask], zoo: &Path, config: &BuildConfig) -> Res
             );
         }
         pixels.extend_from_slice(&task.train_images);
+        offsets.insert(task.name.clone(), offset as usize);
         labels.extend(task.train_labels.iter().map(|l| l + offset));
         offset += task.classes.len() as i64;
     }
     let data = Images::new(&pixels, labels, side)?;
     let path = base_path(zoo);
     std::fs::create_dir_all(path.parent().expect("a folder"))?;
+    Device::flex().seed(config.seed);
     let supernet = supernet_with_classes(config, offset as usize)?;
     eprintln!(
         "base supernet: {} tasks, {offset} classes, {} images, {} epochs",
@@ -396,7 +418,18 @@ pub fn build_base(tasks: &[PackedTask], zoo: &Path, config: &BuildConfig) -> Res
         data.len(),
         config.base.epochs
     );
-    let trained = train_supernet(supernet, &data, &config.base, config.seed, &path, "base")?;
+    let names: Vec<&String> = offsets.keys().collect();
+    let run = TrainingRun {
+        origin: format!(
+            "base:{}",
+            sha256_hex(format!("{names:?}:{offset}").as_bytes())
+        ),
+        config: &config.base,
+        seed: config.seed,
+        checkpoint: &path.with_extension("training.bpk"),
+        label: "base",
+    };
+    let trained = train_supernet(supernet, &data, &run)?;
     write_atomic(
         &path,
         &tans_core::weights::to_bytes(&trained.sort_channels(), "base")?,
@@ -406,6 +439,7 @@ pub fn build_base(tasks: &[PackedTask], zoo: &Path, config: &BuildConfig) -> Res
         classes: offset as usize,
         images: data.len(),
         config: config.base.clone(),
+        offsets,
     };
     write_atomic(
         &path.with_extension("json"),
@@ -465,24 +499,61 @@ pub fn build_tasks(
             &base_bytes,
             &base.display().to_string(),
         )?;
+        let base_accuracy = match record.offsets.get(&task.name) {
+            Some(&first) => Some(
+                evaluate(
+                    &supernet,
+                    &Topology::largest(),
+                    &train,
+                    &test,
+                    config,
+                    Some(first..first + classes),
+                    &mut rng,
+                )?
+                .0,
+            ),
+            None => None,
+        };
+        device.seed(task_seed);
         supernet = supernet.with_classifier(classes, &device);
         let checkpoint = zoo.join("supernets").join(format!("{}.bpk", task.name));
-        let tuned = train_supernet(
-            supernet,
-            &train,
-            &config.task,
-            task_seed,
-            &checkpoint,
-            &task.name,
-        )?;
+        let run = TrainingRun {
+            origin: format!("task:{}:{}", task.name, sha256_hex(&base_bytes)),
+            config: &config.task,
+            seed: task_seed,
+            checkpoint: &checkpoint,
+            label: &task.name,
+        };
+        let tuned = train_supernet(supernet, &train, &run)?;
         let bytes = tans_core::weights::to_bytes(&tuned, &task.name)?;
         write_atomic(&checkpoint, &bytes)?;
         let supernet_sha256 = sha256_hex(&bytes);
+        if let Some(base_accuracy) = base_accuracy {
+            let tuning = TuningRecord {
+                task: task.name.clone(),
+                base_accuracy,
+                tuned_accuracy: evaluate(
+                    &tuned,
+                    &Topology::largest(),
+                    &train,
+                    &test,
+                    config,
+                    None,
+                    &mut rng,
+                )?
+                .0,
+            };
+            write_atomic(
+                &checkpoint.with_extension("tuning.json"),
+                serde_json::to_string_pretty(&tuning)?.as_bytes(),
+            )?;
+        }
         for topology in topologies {
             if db.contains(&task.name, &topology) {
                 continue;
             }
-            let (accuracy, subnet) = evaluate(&tuned, &topology, &train, &test, config, &mut rng)?;
+            let (accuracy, subnet) =
+                evaluate(&tuned, &topology, &train, &test, config, None, &mut rng)?;
             let embedding: Vec<f32> = subnet
                 .features(noise.clone())
                 .mean_dim(0)
@@ -528,4 +599,67 @@ struct BaseRecord {
     classes: usize,
     images: usize,
     config: TrainConfig,
+    /// Each task's first class in the pooled classifier.
+    #[serde(default)]
+    offsets: std::collections::BTreeMap<String, usize>,
+}
+
+/// How fine-tuning changed a task's largest subnet, written beside its supernet.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TuningRecord {
+    pub task: String,
+    /// The base supernet's largest subnet, predicting among the task's classes.
+    pub base_accuracy: f64,
+    /// The fine-tuned supernet's largest subnet.
+    pub tuned_accuracy: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny_space() -> SpaceConfig {
+        SpaceConfig {
+            input_side: 8,
+            stem_width: 8,
+            first_block_width: 8,
+            stage_widths: [8, 8, 8, 8, 8],
+            final_expand_width: 8,
+            feature_mix_width: 8,
+            classes: 2,
+            ..SpaceConfig::default()
+        }
+    }
+
+    /// A finished run found again is not retrained, whatever the fresh network it is handed:
+    /// the checkpoint is what comes back.
+    #[test]
+    fn a_finished_training_run_resumes_from_its_checkpoint() {
+        let _rng = crate::DEVICE_RNG.lock().unwrap_or_else(|e| e.into_inner());
+        let dir = std::env::temp_dir().join(format!("tans-train-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pixels: Vec<u8> = (0..8 * 8 * 8 * 3).map(|i| (i * 37 % 251) as u8).collect();
+        let data = Images::new(&pixels, (0..8).map(|i| i % 2).collect(), 8).unwrap();
+        let config = TrainConfig {
+            epochs: 2,
+            batch: 4,
+            random_subnets: 0,
+            ..TrainConfig::default()
+        };
+        let checkpoint = dir.join("net.bpk");
+        let run = TrainingRun {
+            origin: "test".into(),
+            config: &config,
+            seed: 3,
+            checkpoint: &checkpoint,
+            label: "test",
+        };
+        let fresh = || Supernet::new(&tiny_space(), &Device::flex()).unwrap();
+        let first = train_supernet(fresh(), &data, &run).unwrap();
+        let again = train_supernet(fresh(), &data, &run).unwrap();
+        let bytes = |n: &Supernet| tans_core::weights::to_bytes(n, "net").unwrap();
+        assert_eq!(bytes(&first), bytes(&again));
+        assert_eq!(std::fs::read(&checkpoint).unwrap(), bytes(&first));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }

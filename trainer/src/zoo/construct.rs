@@ -77,7 +77,10 @@ fn seeded_linear(inputs: usize, outputs: usize, rng: &mut StdRng, device: &Devic
     let values: Vec<f32> = (0..inputs * outputs)
         .map(|_| rng.random_range(-bound..bound))
         .collect();
-    let mut layer = LinearConfig::new(inputs, outputs).init(device);
+    // Zeros first: the weights below replace them, and burn's shared RNG is left alone.
+    let mut layer = LinearConfig::new(inputs, outputs)
+        .with_initializer(burn::nn::Initializer::Zeros)
+        .init(device);
     layer.weight = Param::from_tensor(Tensor::from_data(
         TensorData::new(values, [inputs, outputs]),
         device,
