@@ -140,6 +140,12 @@ enum ZooCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// A built zoo's sanity figures (fine-tuned vs base, accuracy and size spread per task),
+    /// written as report.json and report.md into the zoo folder.
+    Report {
+        #[arg(long)]
+        zoo: PathBuf,
+    },
     /// Print one CPU training-throughput measurement (JSON) of the supernet.
     Bench {
         #[arg(long)]
@@ -345,6 +351,17 @@ fn main() -> Result<()> {
             let space = zoo::space::load_space(config.as_deref())?;
             let result = zoo::bench::train_throughput(&space, batch.max(1), seconds, sandwich)?;
             println!("{result}");
+            Ok(())
+        }
+        Command::Zoo(ZooCommand::Report { zoo }) => {
+            let db = zoo::db::ZooDb::open(&zoo.join("zoo.jsonl"))?;
+            let (json, markdown) = zoo::report::report(db.entries(), &zoo)?;
+            tans_data::files::write_atomic(
+                &zoo.join("report.json"),
+                serde_json::to_string_pretty(&json)?.as_bytes(),
+            )?;
+            tans_data::files::write_atomic(&zoo.join("report.md"), markdown.as_bytes())?;
+            print!("{markdown}");
             Ok(())
         }
         Command::Zoo(ZooCommand::Merge { zoo }) => {

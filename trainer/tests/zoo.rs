@@ -171,6 +171,17 @@ fn shards_build_resume_after_a_kill_and_merge() {
         assert!(supernet.exists(), "{}", supernet.display());
     }
 
+    let report = run(&mut tans(&["zoo", "report", "--zoo"], &[&zoo]));
+    assert!(report.status.success(), "{}", stderr(&report));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(zoo.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["tasks"], 3);
+    assert_eq!(report["subnets"], 9);
+    assert_eq!(
+        report["tasks_with_tuning_record"], 3,
+        "every task compares its fine-tuned largest subnet with the base's"
+    );
+
     let out_of_range = run(shard("2/2").stderr(Stdio::piped()));
     assert!(!out_of_range.status.success());
     assert!(
