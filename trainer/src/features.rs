@@ -81,29 +81,77 @@ fn embed(
     Ok(out)
 }
 
-/// The mean backbone feature of a task's training images, from the cache `compute` wrote: a
-/// description of the task that needs no training on it.
-pub fn task_mean(pool: &Path, side: u32, task: &str) -> Result<Vec<f32>> {
+/// One task's cached features: `[n, 1280]` row-major per split, with labels.
+pub struct CachedFeatures {
+    pub train: (Vec<f32>, Vec<i64>),
+    pub test: (Vec<f32>, Vec<i64>),
+}
+
+/// Reads the features `compute` wrote for `task`; a missing, damaged or non-finite file is an
+/// error naming it (and the command that makes it).
+pub fn read_cached(pool: &Path, side: u32, task: &str) -> Result<CachedFeatures> {
     let path = cache_dir(pool, side).join(format!("{task}.safetensors"));
     let bytes = std::fs::read(&path).with_context(|| {
         format!(
-            "{}: compute the pool's features first (`tans backbone features --pool {} --side {side}`)",
+            "task {task}: no features at {} (`tans backbone features --pool {} --side {side}` computes them)",
             path.display(),
             pool.display()
         )
     })?;
     let tensors = safetensors::SafeTensors::deserialize(&bytes)
-        .with_context(|| format!("reading {}", path.display()))?;
-    let features = tensors
-        .tensor("train_features")
-        .with_context(|| format!("{}: no train_features", path.display()))?;
-    let values: Vec<f32> = features
-        .data()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
+        .with_context(|| format!("task {task}: reading {}", path.display()))?;
+    let split = |name: &str| -> Result<(Vec<f32>, Vec<i64>)> {
+        let features = tensors
+            .tensor(&format!("{name}_features"))
+            .with_context(|| format!("{}: no {name}_features", path.display()))?;
+        let labels = tensors
+            .tensor(&format!("{name}_labels"))
+            .with_context(|| format!("{}: no {name}_labels", path.display()))?;
+        let rows = labels.shape().first().copied().unwrap_or(0);
+        anyhow::ensure!(
+            features.dtype() == Dtype::F32
+                && labels.dtype() == Dtype::I64
+                && features.shape() == [rows, FEATURE_DIM],
+            "{}: {name} features {:?} {:?} and labels {:?} {:?}, expected F32 [n, {FEATURE_DIM}] and I64 [n]",
+            path.display(),
+            features.dtype(),
+            features.shape(),
+            labels.dtype(),
+            labels.shape()
+        );
+        let values: Vec<f32> = features
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        if let Some(at) = values.iter().position(|v| !v.is_finite()) {
+            anyhow::bail!(
+                "{}: {name} feature {} of image {} is {}",
+                path.display(),
+                at % FEATURE_DIM,
+                at / FEATURE_DIM,
+                values[at]
+            );
+        }
+        let labels = labels
+            .data()
+            .chunks_exact(8)
+            .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")))
+            .collect();
+        Ok((values, labels))
+    };
+    Ok(CachedFeatures {
+        train: split("train")?,
+        test: split("test")?,
+    })
+}
+
+/// The mean backbone feature of a task's training images, from the cache `compute` wrote: a
+/// description of the task that needs no training on it.
+pub fn task_mean(pool: &Path, side: u32, task: &str) -> Result<Vec<f32>> {
+    let (values, _) = read_cached(pool, side, task)?.train;
     let rows = values.len() / FEATURE_DIM;
-    anyhow::ensure!(rows > 0, "{}: no training features", path.display());
+    anyhow::ensure!(rows > 0, "task {task}: no training features");
     let mut mean = vec![0f32; FEATURE_DIM];
     for row in values.chunks_exact(FEATURE_DIM) {
         for (m, v) in mean.iter_mut().zip(row) {

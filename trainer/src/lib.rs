@@ -2,13 +2,16 @@
 //! features, zoo training and publishing), callable from the CLI in `main.rs` and from tests.
 
 pub mod backbone;
+pub mod compute;
 pub mod data;
 pub mod features;
+pub mod meta;
 pub mod pareto;
+pub mod plot;
 pub mod publish;
+pub mod search;
 pub mod synthetic;
 pub mod synthetic_zoo;
-pub mod train;
 pub mod zoo;
 
 /// Tests that seed burn's device RNG and then draw from it hold this lock, so that tests running

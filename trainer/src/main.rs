@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use tans_trainer::{backbone, data, features, synthetic_zoo, zoo};
+use tans_trainer::compute::Compute;
+use tans_trainer::{backbone, data, features, meta, search, synthetic_zoo, zoo};
 
 #[derive(Parser)]
 #[command(
@@ -28,6 +29,76 @@ enum Command {
     /// The model zoo over the OFA search space.
     #[command(subcommand)]
     Zoo(ZooCommand),
+    /// Meta-train the query encoder, model encoder and predictor over a built zoo, and publish
+    /// it (zoo.json + weights + model embeddings) with the networks and a training report.
+    MetaTrain {
+        /// Zoo folder holding the merged database `zoo.jsonl`.
+        #[arg(long)]
+        zoo: PathBuf,
+        /// The pool the zoo was built from, with its cached backbone features.
+        #[arg(long)]
+        pool: PathBuf,
+        /// Backbone input side of the features to use.
+        #[arg(long, default_value_t = 32)]
+        side: u32,
+        /// Training configuration (TOML) [default: built-in].
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Output folder; an interrupted run resumes from its checkpoint there.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value_t)]
+        device: Compute,
+    },
+    /// Evaluate retrieval over a built zoo against peers and ablations (each trained with
+    /// everything else equal); writes report.md and report.json, and resumes after a kill.
+    Eval {
+        #[arg(long)]
+        zoo: PathBuf,
+        #[arg(long)]
+        pool: PathBuf,
+        /// Backbone input sides, comma-separated; the ablations run on the first.
+        #[arg(long, value_delimiter = ',', default_value = "32")]
+        sides: Vec<u32>,
+        /// Meta-training configuration (TOML) every row starts from [default: built-in].
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Report folder.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value_t)]
+        device: Compute,
+    },
+    /// Rank a published zoo's networks for a folder of images (class subfolders label them),
+    /// encoded by the image backbone on the CPU as the browser does.
+    Search {
+        /// Folder of a published zoo (`zoo.json` and its files).
+        #[arg(long)]
+        zoo: PathBuf,
+        /// Folder of images, or of class subfolders (an ImageFolder task).
+        #[arg(long)]
+        query: PathBuf,
+        /// Backbone weights [default: ~/.cache/tans/backbone/efficientnet-lite0.bpk].
+        #[arg(long)]
+        weights: Option<PathBuf>,
+        /// Backbone input side.
+        #[arg(long, default_value_t = 32)]
+        side: usize,
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+        #[arg(long)]
+        max_params: Option<u64>,
+        #[arg(long)]
+        max_flops: Option<u64>,
+        #[arg(long)]
+        max_latency_ms: Option<f32>,
+        /// Rank by similarity alone, without the predictor's re-ranking.
+        #[arg(long)]
+        no_rerank: bool,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Build a small synthetic zoo end to end (generate, meta-train, publish) with sample
     /// queries and, optionally, the native search results other runtimes must reproduce.
     SyntheticZoo {
@@ -96,13 +167,25 @@ struct ZooBuild {
     /// Build configuration (TOML) [default: built-in].
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Where to train and evaluate (subnet latency is always measured on the CPU).
+    #[arg(long, value_enum, default_value_t)]
+    device: Compute,
 }
 
 impl ZooBuild {
-    fn load(&self) -> Result<(zoo::build::BuildConfig, Vec<tans_data::packed::PackedTask>)> {
+    fn load(
+        &self,
+    ) -> Result<(
+        zoo::build::BuildConfig,
+        Vec<tans_data::packed::PackedTask>,
+        burn::tensor::Device,
+    )> {
+        let device = self.device.device()?;
+        eprintln!("computing on {}", self.device.describe()?);
         Ok((
             zoo::build::BuildConfig::load(self.config.as_deref())?,
             zoo::build::meta_train_tasks(&self.pool)?,
+            device,
         ))
     }
 }
@@ -301,13 +384,72 @@ fn main() -> Result<()> {
             println!("{result}");
             Ok(())
         }
+        Command::MetaTrain {
+            zoo,
+            pool,
+            side,
+            config,
+            out,
+            device,
+        } => meta::run(meta::Options {
+            zoo,
+            pool,
+            side,
+            config,
+            out,
+            device: device.device()?,
+            device_name: device.describe()?,
+        }),
+        Command::Search {
+            zoo,
+            query,
+            weights,
+            side,
+            k,
+            max_params,
+            max_flops,
+            max_latency_ms,
+            no_rerank,
+            json,
+        } => search::run(search::Options {
+            zoo,
+            query,
+            weights: weights.unwrap_or_else(backbone::default_weights),
+            side,
+            request: tans_core::SearchRequest {
+                k,
+                constraints: tans_core::Constraints {
+                    max_params,
+                    max_flops,
+                    max_latency_ms,
+                },
+                rerank: !no_rerank,
+            },
+            json,
+        }),
+        Command::Eval {
+            zoo,
+            pool,
+            sides,
+            config,
+            out,
+            device,
+        } => meta::eval::run(meta::eval::Options {
+            zoo,
+            pool,
+            sides,
+            config,
+            out,
+            device: device.device()?,
+            device_name: device.describe()?,
+        }),
         Command::Zoo(ZooCommand::Base(build)) => {
-            let (config, tasks) = build.load()?;
-            zoo::build::build_base(&tasks, &build.zoo, &config)
+            let (config, tasks, device) = build.load()?;
+            zoo::build::build_base(&tasks, &build.zoo, &config, &device)
         }
         Command::Zoo(ZooCommand::Build { build, shard }) => {
-            let (config, tasks) = build.load()?;
-            zoo::build::build_tasks(&tasks, &build.zoo, &config, shard)
+            let (config, tasks, device) = build.load()?;
+            zoo::build::build_tasks(&tasks, &build.zoo, &config, shard, &device)
         }
         Command::Zoo(ZooCommand::Construct {
             zoo,

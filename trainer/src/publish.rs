@@ -52,3 +52,25 @@ pub fn publish(dir: &Path, zoo: ZooContents<'_>) -> Result<ZooManifest> {
     write_atomic(&dir.join(MANIFEST), json.as_bytes()).context("writing the zoo manifest")?;
     Ok(manifest)
 }
+
+/// Opens the zoo published in `dir` through the checks a browser runs (format, sizes, SHA-256,
+/// shapes) and returns its retriever on `device`.
+pub fn open(dir: &Path, device: &burn::tensor::Device) -> Result<tans_core::Retriever> {
+    let read = |name: &str| {
+        std::fs::read(dir.join(name))
+            .with_context(|| format!("reading {}", dir.join(name).display()))
+    };
+    let manifest_json = String::from_utf8(read(MANIFEST)?)
+        .with_context(|| format!("{}: not UTF-8", dir.join(MANIFEST).display()))?;
+    let manifest =
+        ZooManifest::from_json(&dir.join(MANIFEST).display().to_string(), &manifest_json)?;
+    let networks = QueryNetworks::from_bytes(
+        &manifest.network,
+        &manifest.query_networks,
+        &read(&manifest.query_networks.path)?,
+        device,
+    )?;
+    let embeddings = read(&manifest.model_embeddings.path)?;
+    let index = tans_core::ZooIndex::new(manifest, &embeddings)?;
+    Ok(tans_core::Retriever::new(networks, index, device.clone()))
+}

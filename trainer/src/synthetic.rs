@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 use tans_core::topology::{DEPTHS, EXPANDS, KERNELS, MAX_DEPTH, STAGES};
 use tans_core::{ModelCost, Topology};
 
+use crate::meta::data::{MetaData, MetaModel, MetaTask, Split};
+
 /// Sizes of the synthetic world.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SyntheticConfig {
@@ -167,6 +169,45 @@ impl SyntheticWorld {
             }
         }
         (features, labels)
+    }
+
+    /// The world as meta-training data: `train` and `test` fresh draws per class of every task.
+    pub fn meta_data(
+        &self,
+        train: usize,
+        test: usize,
+        rng: &mut StdRng,
+    ) -> anyhow::Result<MetaData> {
+        let dim = self.config.feature_dim;
+        let tasks = (0..self.config.tasks)
+            .map(|t| {
+                let (features, labels) = self.draw_query(t, train, rng);
+                let train = Split::new(dim, features, &labels);
+                let (features, labels) = self.draw_query(t, test, rng);
+                MetaTask::new(
+                    &Self::task_name(t),
+                    train,
+                    Split::new(dim, features, &labels),
+                )
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let mut per_task = vec![0usize; self.config.tasks];
+        let models = self
+            .models
+            .iter()
+            .map(|m| {
+                per_task[m.task] += 1;
+                MetaModel {
+                    id: format!("{}/m{}", Self::task_name(m.task), per_task[m.task] - 1),
+                    task: m.task,
+                    topology: m.topology.clone(),
+                    functional: m.functional.clone(),
+                    accuracy: m.accuracy,
+                    cost: m.cost,
+                }
+            })
+            .collect();
+        MetaData::new(dim, tasks, models)
     }
 
     pub fn models_of(&self, task: usize) -> Vec<usize> {

@@ -1,23 +1,20 @@
 //! `tans synthetic-zoo`: generate a synthetic world, meta-train on it, publish the zoo with sample
 //! queries, and (optionally) record the native search results for those samples.
 
-use std::fs;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use burn::tensor::Device;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde_json::json;
 use tans_core::zoo::{ReferenceResults, ReferenceSearch, SampleQueries, SampleQuery};
-use tans_core::{
-    Constraints, ModelCard, NetworkConfig, QueryBatch, QueryEncoderKind, QueryNetworks, Retriever,
-    SearchRequest, ZooIndex, ZooManifest,
-};
+use tans_core::{Constraints, QueryBatch, QueryEncoderKind, SearchRequest};
 
-use crate::publish::{self, ZooContents};
+use crate::meta::publish_trained;
+use crate::meta::train::{MetaTrainConfig, MetaTrainRun, train};
+use crate::publish;
 use crate::synthetic::{SyntheticConfig, SyntheticWorld};
-use crate::train::{TrainConfig, model_inputs, train};
 use tans_data::files::write_atomic;
 
 pub const SAMPLES: &str = "samples.json";
@@ -37,51 +34,35 @@ pub fn run(options: Options) -> Result<()> {
         other => bail!("--query-encoder {other}: expected `linear` or `deep`"),
     };
     let device = Device::flex();
-    device.seed(options.seed);
     let mut rng = StdRng::seed_from_u64(options.seed);
     let world = SyntheticWorld::generate(SyntheticConfig::default(), &mut rng);
-    let network = NetworkConfig {
+    let data = world.meta_data(20, 10, &mut rng)?;
+    let config = MetaTrainConfig {
+        steps: options.steps,
+        query_encoder: kind,
         query_hidden: 64,
         predictor_hidden: 64,
-        ..NetworkConfig::new(world.config.feature_dim, world.config.functional_dim, kind)
-    };
-    let train_config = TrainConfig {
-        steps: options.steps,
-        ..TrainConfig::default()
+        validate_every: 25,
+        patience: usize::MAX,
+        validation_draws: 2,
+        seed: options.seed,
+        ..MetaTrainConfig::default()
     };
     eprintln!(
         "meta-training on {} synthetic tasks, {} models, {} steps",
         world.config.tasks,
         world.models.len(),
-        train_config.steps
+        config.steps
     );
-    let (networks, losses) = train(&world, &network, &train_config, &mut rng, &device)?;
-
-    let all: Vec<usize> = (0..world.models.len()).collect();
-    let (topology, functional) = model_inputs(&world, &all, &device);
-    let embeddings = networks
-        .model_encoder
-        .forward(topology, functional)
-        .into_data()
-        .try_to_vec::<f32>()
-        .map_err(|e| anyhow::anyhow!("reading model embeddings: {e:?}"))?;
-    let mut per_task = vec![0usize; world.config.tasks];
-    let models: Vec<ModelCard> = world
-        .models
-        .iter()
-        .map(|m| {
-            per_task[m.task] += 1;
-            let task = SyntheticWorld::task_name(m.task);
-            ModelCard {
-                id: format!("{task}/m{}", per_task[m.task] - 1),
-                task,
-                topology: m.topology.clone(),
-                cost: m.cost,
-                accuracy: m.accuracy,
-                checkpoint: None,
-            }
-        })
-        .collect();
+    let trained = train(
+        &data,
+        &MetaTrainRun {
+            config: &config,
+            device: &device,
+            checkpoint: None,
+            label: "synthetic",
+        },
+    )?;
     let provenance = json!({
         "command": std::env::args().collect::<Vec<_>>().join(" "),
         "seed": options.seed,
@@ -89,21 +70,18 @@ pub fn run(options: Options) -> Result<()> {
         "burn": "0.22.1",
         "backend": "flex",
         "world": world.config,
-        "training": train_config,
-        "final_loss": losses.last(),
+        "training": config,
+        "best_step": trained.history.best_step,
+        "final_loss": trained.history.losses.last().map(|l| l.total),
     });
-    let manifest = publish::publish(
+    let manifest = publish_trained(
         &options.out,
-        ZooContents {
-            name: "synthetic".into(),
-            description:
-                "Synthetic test zoo: feature vectors stand in for images; not real networks.".into(),
-            network,
-            query_networks: &networks.query,
-            model_embeddings: &embeddings,
-            models,
-            provenance: provenance.as_object().cloned().unwrap_or_default(),
-        },
+        "synthetic",
+        "Synthetic test zoo: feature vectors stand in for images; not real networks.",
+        &data,
+        &trained,
+        &device,
+        provenance,
     )?;
 
     let mut sample_rng = StdRng::seed_from_u64(options.seed.wrapping_add(1));
@@ -178,27 +156,19 @@ fn report_own_task_hits(reference: &ReferenceResults, samples: &SampleQueries) {
 /// Loads the published zoo back from disk, through the same checks a browser runs, and searches
 /// every sample with and without a parameter budget.
 fn reference_results(dir: &std::path::Path, samples: &SampleQueries) -> Result<ReferenceResults> {
-    let read = |name: &str| {
-        fs::read(dir.join(name)).with_context(|| format!("reading {}", dir.join(name).display()))
-    };
-    let manifest_json = String::from_utf8(read(publish::MANIFEST)?)?;
-    let manifest = ZooManifest::from_json(publish::MANIFEST, &manifest_json)?;
-    let device = Device::flex();
-    let networks = QueryNetworks::from_bytes(
-        &manifest.network,
-        &manifest.query_networks,
-        &read(&manifest.query_networks.path)?,
-        &device,
-    )?;
-    let mut params: Vec<u64> = manifest.models.iter().map(|m| m.cost.params).collect();
+    let retriever = publish::open(dir, &Device::flex())?;
+    let mut params: Vec<u64> = retriever
+        .index()
+        .manifest
+        .models
+        .iter()
+        .map(|m| m.cost.params)
+        .collect();
     params.sort_unstable();
     let budget = Constraints {
         max_params: Some(params[params.len() / 2]),
         ..Constraints::default()
     };
-    let embeddings = read(&manifest.model_embeddings.path)?;
-    let index = ZooIndex::new(manifest, &embeddings)?;
-    let retriever = Retriever::new(networks, index, device);
     let mut searches = Vec::new();
     for sample in &samples.samples {
         let query = QueryBatch::single(
@@ -235,6 +205,8 @@ fn reference_results(dir: &std::path::Path, samples: &SampleQueries) -> Result<R
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
 
     fn options(out: PathBuf, query_encoder: &str) -> Options {

@@ -1,8 +1,9 @@
 //! `cargo xtask <verb>`: the one entry for set-up, build, the demo and every test.
 //!
 //! - `setup`: install what the project needs, idempotently (wasm32 target, wasm-bindgen-cli,
-//!   Debian's chromium + chromium-driver, the page tests' npm packages, the image backbone's
-//!   weights and the scikit-learn photos its tests classify);
+//!   Debian's chromium + chromium-driver and mesa-vulkan-drivers (lavapipe, for the wgpu
+//!   training test), the page tests' npm packages, the image backbone's weights and the
+//!   scikit-learn photos its tests classify);
 //! - `build`: build the synthetic demo zoo (native), the page's backbone files (weights, sample
 //!   photos and their native features) and the wasm package into `pkg/`;
 //! - `demo`: setup + build, then serve the demo on http://127.0.0.1:8080/;
@@ -158,8 +159,22 @@ fn setup_rust() -> Result {
     Ok(())
 }
 
-fn setup_browsers() -> Result {
-    if !(Path::new("/usr/bin/chromium").exists() && Path::new("/usr/bin/chromedriver").exists()) {
+/// Mesa's software Vulkan driver (lavapipe): what `--device wgpu` runs on without a GPU.
+fn has_lavapipe() -> bool {
+    std::fs::read_dir("/usr/share/vulkan/icd.d").is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("lvp_icd"))
+    })
+}
+
+/// Debian's chromium + chromium-driver (browser tests) and lavapipe (the wgpu training test),
+/// then the page tests' npm packages.
+fn setup_test_tools() -> Result {
+    if !(Path::new("/usr/bin/chromium").exists()
+        && Path::new("/usr/bin/chromedriver").exists()
+        && has_lavapipe())
+    {
         run(Command::new("apt-get").arg("update"))?;
         run(Command::new("apt-get")
             .args([
@@ -168,6 +183,7 @@ fn setup_browsers() -> Result {
                 "--no-install-recommends",
                 "chromium",
                 "chromium-driver",
+                "mesa-vulkan-drivers",
             ])
             .env("DEBIAN_FRONTEND", "noninteractive"))?;
     }
@@ -187,7 +203,7 @@ fn setup_browsers() -> Result {
 /// classify (scikit-learn's wheel), each fetched once into `~/.cache/tans`.
 fn setup() -> Result {
     setup_rust()?;
-    setup_browsers()?;
+    setup_test_tools()?;
     setup_data()
 }
 
@@ -301,7 +317,10 @@ fn test() -> Result {
         ]))
     })?;
     stage("native tests", || {
-        run(cargo().args(["test", "--release", "--workspace"]))
+        // The wgpu training test runs on lavapipe here and must not skip.
+        run(cargo()
+            .args(["test", "--release", "--workspace"])
+            .env("TANS_REQUIRE_WGPU", "1"))
     })?;
     build()?;
     stage("clippy (wasm)", || {

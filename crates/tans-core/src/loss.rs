@@ -1,17 +1,34 @@
 //! The meta-contrastive objective (paper eq. 3–5): a bidirectional margin hinge over every
-//! in-batch negative on cosine similarities, plus λ times the predictor's MSE.
+//! in-batch negative on cosine similarities, plus λ times the predictor's MSE. Two weaker
+//! objectives the paper ablates (Fig. 7b) are variants of it: the hardest negative only, and
+//! the cosine similarity of the positive pairs alone.
 
 use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
 use serde::{Deserialize, Serialize};
 
+/// Which negatives the contrastive part contrasts a positive pair with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Negatives {
+    /// Every other pair of the batch, in both directions (ours and the reference code's).
+    #[default]
+    All,
+    /// Only the hardest negative of each query and of each model (VSE++ style).
+    Hardest,
+    /// None: `Σ (1 − S_ii)` pulls positive pairs together and nothing pushes others apart.
+    CosineOnly,
+}
+
 /// Weights of the objective.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct LossConfig {
     /// Margin α of the hinge.
     pub margin: f32,
     /// λ, the weight of the predictor's MSE.
     pub predictor_weight: f32,
+    pub negatives: Negatives,
 }
 
 impl Default for LossConfig {
@@ -19,6 +36,7 @@ impl Default for LossConfig {
         Self {
             margin: 0.2,
             predictor_weight: 1.0,
+            negatives: Negatives::All,
         }
     }
 }
@@ -48,19 +66,34 @@ pub fn meta_contrastive_loss(
     let similarity = query.matmul(model.transpose());
     let eye = Tensor::<2>::eye(batch, &device);
     let positives = similarity.clone().mul(eye.clone()).sum_dim(1); // [B, 1]: S_ii
-    let off_diagonal = Tensor::<2>::ones([batch, batch], &device).sub(eye);
-    let query_side = relu(
-        similarity
-            .clone()
-            .add_scalar(config.margin)
-            .sub(positives.clone()),
-    );
-    let model_side = relu(
-        similarity
-            .add_scalar(config.margin)
-            .sub(positives.transpose()),
-    );
-    let contrastive = query_side.add(model_side).mul(off_diagonal).sum();
+    let contrastive = match config.negatives {
+        Negatives::All => {
+            let off_diagonal = Tensor::<2>::ones([batch, batch], &device).sub(eye);
+            let query_side = relu(
+                similarity
+                    .clone()
+                    .add_scalar(config.margin)
+                    .sub(positives.clone()),
+            );
+            let model_side = relu(
+                similarity
+                    .add_scalar(config.margin)
+                    .sub(positives.transpose()),
+            );
+            query_side.add(model_side).mul(off_diagonal).sum()
+        }
+        Negatives::Hardest => {
+            // Cosines lie in [-1, 1]: lowering the diagonal by 4 keeps it out of every maximum.
+            let negatives = similarity.sub(eye.mul_scalar(4.0));
+            let hardest_model = negatives.clone().max_dim(1); // [B, 1], per query
+            let hardest_query = negatives.max_dim(0).transpose(); // [B, 1], per model
+            let hinge = |hardest: Tensor<2>| {
+                relu(hardest.add_scalar(config.margin).sub(positives.clone())).sum()
+            };
+            hinge(hardest_model).add(hinge(hardest_query))
+        }
+        Negatives::CosineOnly => positives.clone().neg().add_scalar(1.0).sum(),
+    };
     let predictor_mse = predicted_accuracy.sub(true_accuracy).powi_scalar(2).mean();
     let total = contrastive
         .clone()
@@ -103,6 +136,7 @@ mod tests {
         let config = LossConfig {
             margin: 0.2,
             predictor_weight: 2.0,
+            negatives: Negatives::All,
         };
         let loss = meta_contrastive_loss(q, m, predicted, truth, &config);
         let contrastive = (1.0 - s) + (0.9 - s) + 0.4;
@@ -110,6 +144,67 @@ mod tests {
         assert!((scalar(loss.contrastive) - contrastive).abs() < 1e-5);
         assert!((scalar(loss.predictor_mse) - mse).abs() < 1e-6);
         assert!((scalar(loss.total) - (contrastive + 2.0 * mse)).abs() < 1e-5);
+    }
+
+    /// Every objective against a loop over the similarity matrix, on seeded random unit
+    /// vectors (5 pairs, where several negatives per row are inside the margin).
+    #[test]
+    fn each_objective_matches_a_loop_over_the_similarities() {
+        let device = Device::flex();
+        let (b, d) = (5, 3);
+        let mut rng = StdRng::seed_from_u64(9);
+        let mut unit_rows = || {
+            let mut v: Vec<f32> = (0..b * d).map(|_| rng.random_range(-1.0..1.0f32)).collect();
+            for row in v.chunks_mut(d) {
+                let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+                row.iter_mut().for_each(|x| *x /= norm);
+            }
+            v
+        };
+        let (q, m) = (unit_rows(), unit_rows());
+        let s = |i: usize, j: usize| (0..d).map(|k| q[i * d + k] * m[j * d + k]).sum::<f32>();
+        let alpha = 0.2;
+        let hinge = |x: f32| x.max(0.0);
+        let others = |i: usize| (0..b).filter(move |&j| j != i);
+        let all: f32 = (0..b)
+            .flat_map(|i| others(i).map(move |j| (i, j)))
+            .map(|(i, j)| hinge(alpha + s(i, j) - s(i, i)) + hinge(alpha + s(i, j) - s(j, j)))
+            .sum();
+        let hardest: f32 = (0..b)
+            .map(|i| {
+                let row = others(i).map(|j| s(i, j)).fold(f32::MIN, f32::max);
+                let column = others(i).map(|j| s(j, i)).fold(f32::MIN, f32::max);
+                hinge(alpha + row - s(i, i)) + hinge(alpha + column - s(i, i))
+            })
+            .sum();
+        let cosine: f32 = (0..b).map(|i| 1.0 - s(i, i)).sum();
+        assert!(
+            hardest < all - 0.1,
+            "the example has several active negatives"
+        );
+        let acc = Tensor::<1>::from_floats([0.5; 5], &device);
+        for (negatives, expected) in [
+            (Negatives::All, all),
+            (Negatives::Hardest, hardest),
+            (Negatives::CosineOnly, cosine),
+        ] {
+            let config = LossConfig {
+                negatives,
+                ..LossConfig::default()
+            };
+            let loss = meta_contrastive_loss(
+                matrix(q.clone(), b, d, &device),
+                matrix(m.clone(), b, d, &device),
+                acc.clone(),
+                acc.clone(),
+                &config,
+            );
+            let got = scalar(loss.contrastive);
+            assert!(
+                (got - expected).abs() < 1e-4,
+                "{negatives:?}: {got} vs {expected}"
+            );
+        }
     }
 
     #[test]

@@ -92,7 +92,8 @@ fn linear(d_in: usize, d_out: usize, device: &Device) -> Linear {
 /// Embeds a batch of query sets: `[instances, F]` plus pooling matrices → `[sets, d]`.
 #[derive(Module, Debug)]
 pub struct QueryEncoder {
-    /// Per-instance layers, ReLU between them and (deep variant) after the last.
+    /// Per-instance layers: one Linear (the linear variant) or an MLP with a ReLU after every
+    /// layer (deep).
     instance: Vec<Linear>,
     /// Per-class layers after class pooling (empty for the linear variant).
     class: Vec<Linear>,
@@ -118,15 +119,18 @@ impl QueryEncoder {
     }
 
     pub fn forward(&self, query: QueryTensors) -> Tensor<2> {
-        let deep = self.output.is_some();
-        let mut h = query.features;
-        for (i, layer) in self.instance.iter().enumerate() {
-            h = layer.forward(h);
-            if deep || i + 1 < self.instance.len() {
-                h = relu(h);
+        let mut classes = match &self.output {
+            // The linear encoder is affine, so the mean of its outputs is its output of the
+            // mean: pooling first gives the same embedding for a fraction of the work.
+            None => self.instance[0].forward(query.class_pooling.pool(query.features)),
+            Some(_) => {
+                let mut h = query.features;
+                for layer in &self.instance {
+                    h = relu(layer.forward(h));
+                }
+                query.class_pooling.pool(h)
             }
-        }
-        let mut classes = query.class_pool.matmul(h);
+        };
         for layer in &self.class {
             classes = relu(layer.forward(classes));
         }
@@ -141,16 +145,49 @@ impl QueryEncoder {
 /// A [`QueryBatch`] moved onto a device.
 #[derive(Debug, Clone)]
 pub struct QueryTensors {
-    /// `[instances, F]`.
+    /// `[instances, F]`, class by class.
     pub features: Tensor<2>,
-    /// `[classes, instances]`, each row averages the instances of one class of one set.
-    pub class_pool: Tensor<2>,
+    pub class_pooling: ClassPooling,
     /// `[sets, classes]`, each row averages the classes of one set.
     pub set_pool: Tensor<2>,
 }
 
+/// How rows of per-instance values `[instances, H]` become per-class means `[classes, H]`.
+#[derive(Debug, Clone)]
+pub enum ClassPooling {
+    /// Every class has this many consecutive rows: a reshape and a mean.
+    Uniform(usize),
+    /// `[classes, instances]`, each row averages the instances of one class.
+    Matrix(Box<Tensor<2>>),
+}
+
+impl ClassPooling {
+    pub fn pool(&self, rows: Tensor<2>) -> Tensor<2> {
+        match self {
+            Self::Uniform(size) => {
+                let [instances, width] = rows.dims();
+                rows.reshape([instances / size, *size, width])
+                    .mean_dim(1)
+                    .reshape([instances / size, width])
+            }
+            Self::Matrix(pool) => pool.as_ref().clone().matmul(rows),
+        }
+    }
+}
+
 impl QueryTensors {
     pub fn new(batch: &QueryBatch, device: &Device) -> Self {
+        let sizes = batch.class_sizes();
+        let class_pooling = if sizes.iter().all(|&n| n == sizes[0]) {
+            ClassPooling::Uniform(sizes[0])
+        } else {
+            ClassPooling::Matrix(Box::new(matrix(
+                batch.class_pool(),
+                batch.classes(),
+                batch.instances(),
+                device,
+            )))
+        };
         Self {
             features: matrix(
                 batch.features().to_vec(),
@@ -158,12 +195,7 @@ impl QueryTensors {
                 batch.feature_dim(),
                 device,
             ),
-            class_pool: matrix(
-                batch.class_pool().to_vec(),
-                batch.classes(),
-                batch.instances(),
-                device,
-            ),
+            class_pooling,
             set_pool: matrix(
                 batch.set_pool().to_vec(),
                 batch.sets(),
@@ -377,6 +409,36 @@ mod tests {
             ..config(QueryEncoderKind::Deep)
         };
         assert_eq!(huge.validate().unwrap_err().code(), "invalid_argument");
+    }
+
+    /// Equal-sized classes pool by a reshape, others by a matrix: the two agree.
+    #[test]
+    fn uniform_and_matrix_class_pooling_agree() {
+        let device = Device::flex();
+        let batch = QueryBatch::single(4, &SET[..8], Some(&[3, 1])).unwrap();
+        let tensors = QueryTensors::new(&batch, &device);
+        assert!(matches!(tensors.class_pooling, ClassPooling::Uniform(1)));
+        let matrix_pooled = QueryTensors {
+            class_pooling: ClassPooling::Matrix(Box::new(matrix(
+                batch.class_pool(),
+                2,
+                2,
+                &device,
+            ))),
+            ..tensors.clone()
+        };
+        for kind in [QueryEncoderKind::Linear, QueryEncoderKind::Deep] {
+            let encoder = QueryEncoder::init(&config(kind), &device);
+            let read =
+                |t: QueryTensors| encoder.forward(t).into_data().try_to_vec::<f32>().unwrap();
+            let (a, b) = (read(tensors.clone()), read(matrix_pooled.clone()));
+            assert!(close(&a, &b), "{kind:?}: {a:?} vs {b:?}");
+        }
+        let ragged = QueryBatch::single(4, &SET, Some(&[0, 1, 0])).unwrap();
+        assert!(matches!(
+            QueryTensors::new(&ragged, &device).class_pooling,
+            ClassPooling::Matrix(_)
+        ));
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! A batch of query sets (datasets) as plain data: per-image features plus the two averaging
-//! matrices that pool instances into classes and classes into sets. Validated here, so the
+//! A batch of query sets (datasets) as plain data: per-image features stored class by class, the
+//! size of every class, and the averaging matrix that pools classes into sets. Validated here, so the
 //! networks never see ragged, empty or non-finite input.
 
 use std::collections::BTreeMap;
@@ -17,11 +17,11 @@ pub struct QuerySet<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueryBatch {
     feature_dim: usize,
+    /// `[instances, F]`, the instances of each class in one run of rows, classes in order.
     features: Vec<f32>,
-    class_pool: Vec<f32>,
+    /// Instances per class, in row order.
+    class_sizes: Vec<usize>,
     set_pool: Vec<f32>,
-    instances: usize,
-    classes: usize,
     sets: usize,
 }
 
@@ -37,7 +37,7 @@ impl QueryBatch {
         }
         let mut members: Vec<Vec<usize>> = Vec::new(); // instances of each class
         let mut set_classes: Vec<std::ops::Range<usize>> = Vec::new();
-        let mut features = Vec::new();
+        let mut given = 0; // instances before this set
         for (s, set) in sets.iter().enumerate() {
             let what = format!("query set {s}");
             if set.features.is_empty() {
@@ -52,45 +52,45 @@ impl QueryBatch {
             }
             ensure_finite(&format!("{what} features"), set.features)?;
             let n = set.features.len() / feature_dim;
-            let first = features.len() / feature_dim;
             let first_class = members.len();
             match set.labels {
-                None => members.push((first..first + n).collect()),
+                None => members.push((given..given + n).collect()),
                 Some(labels) => {
                     if labels.len() != n {
                         return Err(TansError::dims(format!("{what} labels"), n, labels.len()));
                     }
                     let mut by_label: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
                     for (i, &label) in labels.iter().enumerate() {
-                        by_label.entry(label).or_default().push(first + i);
+                        by_label.entry(label).or_default().push(given + i);
                     }
                     members.extend(by_label.into_values());
                 }
             }
             set_classes.push(first_class..members.len());
-            features.extend_from_slice(set.features);
+            given += n;
         }
-        let instances = features.len() / feature_dim;
-        let classes = members.len();
-        let mut class_pool = vec![0f32; classes * instances];
-        for (c, rows) in members.iter().enumerate() {
-            for &i in rows {
-                class_pool[c * instances + i] = 1.0 / rows.len() as f32;
-            }
-        }
-        let mut set_pool = vec![0f32; sets.len() * classes];
+        // Instances are stored class by class, so pooling a class is the mean of one run of rows.
+        let rows: Vec<&[f32]> = sets
+            .iter()
+            .flat_map(|set| set.features.chunks_exact(feature_dim))
+            .collect();
+        let features: Vec<f32> = members
+            .iter()
+            .flatten()
+            .flat_map(|&i| rows[i].iter().copied())
+            .collect();
+        let class_sizes = members.iter().map(Vec::len).collect();
+        let mut set_pool = vec![0f32; sets.len() * members.len()];
         for (s, range) in set_classes.iter().enumerate() {
             for c in range.clone() {
-                set_pool[s * classes + c] = 1.0 / range.len() as f32;
+                set_pool[s * members.len() + c] = 1.0 / range.len() as f32;
             }
         }
         Ok(Self {
             feature_dim,
             features,
-            class_pool,
+            class_sizes,
             set_pool,
-            instances,
-            classes,
             sets: sets.len(),
         })
     }
@@ -106,17 +106,29 @@ impl QueryBatch {
     pub fn features(&self) -> &[f32] {
         &self.features
     }
-    pub fn class_pool(&self) -> &[f32] {
-        &self.class_pool
+    /// Instances per class: class `c` is the next `class_sizes()[c]` rows of [`Self::features`].
+    pub fn class_sizes(&self) -> &[usize] {
+        &self.class_sizes
+    }
+    /// The `[classes, instances]` matrix whose row `c` averages the instances of class `c`.
+    pub fn class_pool(&self) -> Vec<f32> {
+        let instances = self.instances();
+        let mut pool = vec![0f32; self.classes() * instances];
+        let mut first = 0;
+        for (c, &n) in self.class_sizes.iter().enumerate() {
+            pool[c * instances + first..c * instances + first + n].fill(1.0 / n as f32);
+            first += n;
+        }
+        pool
     }
     pub fn set_pool(&self) -> &[f32] {
         &self.set_pool
     }
     pub fn instances(&self) -> usize {
-        self.instances
+        self.features.len() / self.feature_dim
     }
     pub fn classes(&self) -> usize {
-        self.classes
+        self.class_sizes.len()
     }
     pub fn sets(&self) -> usize {
         self.sets
@@ -149,9 +161,12 @@ mod tests {
             (batch.instances(), batch.classes(), batch.sets()),
             (4, 3, 2)
         );
-        // Class order is by label: label 1 = instance 1, label 9 = instances 0 and 2.
-        assert_eq!(&batch.class_pool()[0..4], &[0.0, 1.0, 0.0, 0.0]);
-        assert_eq!(&batch.class_pool()[4..8], &[0.5, 0.0, 0.5, 0.0]);
+        // Class order is by label: label 1 = instance 1, label 9 = instances 0 and 2; rows are
+        // stored class by class.
+        assert_eq!(batch.class_sizes(), &[1, 2, 1]);
+        assert_eq!(batch.features(), &[3.0, 4.0, 1.0, 2.0, 5.0, 6.0, 7.0, 8.0]);
+        assert_eq!(&batch.class_pool()[0..4], &[1.0, 0.0, 0.0, 0.0]);
+        assert_eq!(&batch.class_pool()[4..8], &[0.0, 0.5, 0.5, 0.0]);
         assert_eq!(&batch.class_pool()[8..12], &[0.0, 0.0, 0.0, 1.0]);
         assert_eq!(batch.set_pool(), &[0.5, 0.5, 0.0, 0.0, 0.0, 1.0]);
     }

@@ -179,16 +179,24 @@ struct Progress {
 /// configuration, seed and data size resumes from the checkpoint.
 pub struct TrainingRun<'a> {
     pub origin: String,
+    /// The device it trains on (autodiff is added here).
+    pub device: &'a Device,
     pub config: &'a TrainConfig,
     pub seed: u64,
     pub checkpoint: &'a Path,
     pub label: &'a str,
 }
 
+/// A trained supernet (on the run's device, without autodiff) and its mean sandwich loss per
+/// epoch trained in this call (a resumed run reports only the epochs it trained).
+pub struct Trained {
+    pub supernet: Supernet,
+    pub epoch_losses: Vec<f64>,
+}
+
 /// Trains `supernet` on `data` with the sandwich rule, checkpointing after each epoch (and
-/// resuming from the checkpoint when it holds the same run). Returns the trained network on the
-/// inference device.
-pub fn train_supernet(supernet: Supernet, data: &Images, run: &TrainingRun) -> Result<Supernet> {
+/// resuming from the checkpoint when it holds the same run).
+pub fn train_supernet(supernet: Supernet, data: &Images, run: &TrainingRun) -> Result<Trained> {
     let TrainingRun {
         config,
         seed,
@@ -196,7 +204,7 @@ pub fn train_supernet(supernet: Supernet, data: &Images, run: &TrainingRun) -> R
         label,
         ..
     } = *run;
-    let device = Device::flex().autodiff();
+    let device = run.device.clone().autodiff();
     let progress_path = checkpoint.with_extension("progress.json");
     let fingerprint = sha256_hex(
         format!(
@@ -233,6 +241,7 @@ pub fn train_supernet(supernet: Supernet, data: &Images, run: &TrainingRun) -> R
     );
     bar.set_prefix(label.to_string());
     bar.set_position((steps * start) as u64);
+    let mut epoch_losses = Vec::new();
     for epoch in start..config.epochs {
         let started = Instant::now();
         let rate = config.learning_rate
@@ -274,6 +283,7 @@ pub fn train_supernet(supernet: Supernet, data: &Images, run: &TrainingRun) -> R
         };
         write_atomic(&progress_path, serde_json::to_string(&progress)?.as_bytes())?;
         let seconds = started.elapsed().as_secs_f64();
+        epoch_losses.push(total / steps as f64);
         bar.suspend(|| {
             eprintln!(
                 "{label}: epoch {}/{} loss {:.4} lr {rate:.4} ({seconds:.1} s, ~{:.1} min left)",
@@ -285,12 +295,15 @@ pub fn train_supernet(supernet: Supernet, data: &Images, run: &TrainingRun) -> R
         });
     }
     bar.finish_and_clear();
-    Ok(model.valid())
+    Ok(Trained {
+        supernet: model.valid(),
+        epoch_losses,
+    })
 }
 
 /// Test accuracy of the subnet `topology` after recalibrating its batch norm on `train`;
 /// `classes` picks the logits that are the task's (the base supernet's slice of its pooled
-/// classifier), all of them when `None`.
+/// classifier), all of them when `None`. Runs on the supernet's device.
 pub fn evaluate(
     supernet: &Supernet,
     topology: &Topology,
@@ -300,7 +313,11 @@ pub fn evaluate(
     classes: Option<std::ops::Range<usize>>,
     rng: &mut StdRng,
 ) -> Result<(f64, tans_core::ofa::Subnet)> {
-    let device = Device::flex();
+    let device = supernet
+        .devices()
+        .into_iter()
+        .next()
+        .unwrap_or_else(Device::flex);
     let mut order: Vec<usize> = (0..train.len()).collect();
     order.shuffle(rng);
     let calibration: Vec<Tensor<4>> = order
@@ -385,7 +402,12 @@ pub fn base_path(zoo: &Path) -> PathBuf {
 }
 
 /// Trains the base supernet on every class of `tasks` pooled (labels offset per task).
-pub fn build_base(tasks: &[PackedTask], zoo: &Path, config: &BuildConfig) -> Result<()> {
+pub fn build_base(
+    tasks: &[PackedTask],
+    zoo: &Path,
+    config: &BuildConfig,
+    device: &Device,
+) -> Result<()> {
     if tasks.is_empty() {
         bail!("no meta-train tasks to pool for the base supernet");
     }
@@ -424,12 +446,13 @@ pub fn build_base(tasks: &[PackedTask], zoo: &Path, config: &BuildConfig) -> Res
             "base:{}",
             sha256_hex(format!("{names:?}:{offset}").as_bytes())
         ),
+        device,
         config: &config.base,
         seed: config.seed,
         checkpoint: &path.with_extension("training.bpk"),
         label: "base",
     };
-    let trained = train_supernet(supernet, &data, &run)?;
+    let trained = train_supernet(supernet, &data, &run)?.supernet;
     write_atomic(
         &path,
         &tans_core::weights::to_bytes(&trained.sort_channels(), "base")?,
@@ -455,6 +478,7 @@ pub fn build_tasks(
     zoo: &Path,
     config: &BuildConfig,
     shard: Shard,
+    device: &Device,
 ) -> Result<()> {
     let base = base_path(zoo);
     let base_bytes = std::fs::read(&base).with_context(|| {
@@ -469,8 +493,8 @@ pub fn build_tasks(
     )?;
     let base_classes = record.classes;
     let mut db = ZooDb::open(&shard.database(zoo))?;
-    let device = Device::flex();
-    let noise = noise_batch(config, &device);
+    let cpu = Device::flex();
+    let noise = noise_batch(config, device);
     let mut names: Vec<&str> = tasks.iter().map(|t| t.name.as_str()).collect();
     names.sort_unstable();
     let owned: Vec<&PackedTask> = tasks
@@ -514,17 +538,18 @@ pub fn build_tasks(
             ),
             None => None,
         };
-        device.seed(task_seed);
-        supernet = supernet.with_classifier(classes, &device);
+        cpu.seed(task_seed);
+        supernet = supernet.with_classifier(classes, &cpu);
         let checkpoint = zoo.join("supernets").join(format!("{}.bpk", task.name));
         let run = TrainingRun {
             origin: format!("task:{}:{}", task.name, sha256_hex(&base_bytes)),
+            device,
             config: &config.task,
             seed: task_seed,
             checkpoint: &checkpoint,
             label: &task.name,
         };
-        let tuned = train_supernet(supernet, &train, &run)?;
+        let tuned = train_supernet(supernet, &train, &run)?.supernet;
         let bytes = tans_core::weights::to_bytes(&tuned, &task.name)?;
         write_atomic(&checkpoint, &bytes)?;
         let supernet_sha256 = sha256_hex(&bytes);
@@ -568,10 +593,10 @@ pub fn build_tasks(
                 params: cost.params,
                 flops: cost.flops,
                 latency_ms: latency_ms(
-                    &subnet,
+                    &subnet.to_device(&cpu),
                     config.space.input_side,
                     config.latency_runs,
-                    &device,
+                    &cpu,
                 ),
                 functional_embedding: embedding,
                 supernet: format!("supernets/{}.bpk", task.name),
@@ -649,14 +674,20 @@ mod tests {
         let checkpoint = dir.join("net.bpk");
         let run = TrainingRun {
             origin: "test".into(),
+            device: &Device::flex(),
             config: &config,
             seed: 3,
             checkpoint: &checkpoint,
             label: "test",
         };
         let fresh = || Supernet::new(&tiny_space(), &Device::flex()).unwrap();
-        let first = train_supernet(fresh(), &data, &run).unwrap();
+        let first = train_supernet(fresh(), &data, &run).unwrap().supernet;
         let again = train_supernet(fresh(), &data, &run).unwrap();
+        assert!(
+            again.epoch_losses.is_empty(),
+            "a finished run trains nothing more"
+        );
+        let again = again.supernet;
         let bytes = |n: &Supernet| tans_core::weights::to_bytes(n, "net").unwrap();
         assert_eq!(bytes(&first), bytes(&again));
         assert_eq!(std::fs::read(&checkpoint).unwrap(), bytes(&first));
