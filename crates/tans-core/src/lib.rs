@@ -9,13 +9,15 @@
 //!   way images become its input;
 //! - [`ofa`]: the zoo's search space (OFA MobileNetV3, scaled down), its elastic supernet, exact
 //!   costs and standalone subnets;
-//! - [`depthwise`]: the backbone's depthwise convolutions as a channels-last CPU kernel;
+//! - [`depthwise`]: the backbone's depthwise convolutions as a channels-last CPU kernel, and
+//!   [`depthwise_training`]: the supernets' as NCHW CPU kernels with their own backward pass;
 //! - [`weights`]: deterministic burnpack bytes of any network;
 //! - [`zoo`]: the published zoo's manifest and files, checked on load;
 //! - [`search`]: the whole pipeline a user runs.
 
 pub mod backbone;
 pub mod depthwise;
+pub mod depthwise_training;
 pub mod error;
 pub mod loss;
 pub mod networks;

@@ -23,6 +23,7 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::depthwise_training::depthwise_conv2d;
 use crate::error::{Result, TansError};
 use crate::topology::{MAX_DEPTH, STAGES, Topology};
 
@@ -422,16 +423,11 @@ impl ElasticLayer {
             ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
         );
         y = activation(self.expand_norm.forward(y, norming), self.hard_swish);
-        y = conv2d(
+        y = depthwise_conv2d(
             y,
             self.depthwise_weight(middle, kernel),
-            None,
-            ConvOptions::new(
-                [self.stride, self.stride],
-                [kernel / 2, kernel / 2],
-                [1, 1],
-                middle,
-            ),
+            self.stride,
+            kernel / 2,
         );
         y = activation(self.depthwise_norm.forward(y, norming), self.hard_swish);
         if let (Some([reduce, expand]), Some([reduce_bias, expand_bias])) =
@@ -618,12 +614,7 @@ impl Supernet {
         );
         x = hard_swish(self.stem_norm.forward(x, norming));
         let input = x.clone();
-        let mut y = conv2d(
-            x,
-            self.first_depthwise.val(),
-            None,
-            ConvOptions::new([1, 1], [1, 1], [1, 1], stem_width),
-        );
+        let mut y = depthwise_conv2d(x, self.first_depthwise.val(), 1, 1);
         y = relu(self.first_depthwise_norm.forward(y, norming));
         y = conv2d(
             y,

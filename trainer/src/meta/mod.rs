@@ -5,7 +5,8 @@
 //! - [`train`]: the meta-contrastive loop with seeded validation, early stopping and resumable
 //!   checkpoints;
 //! - [`metrics`]: R@k and ranks;
-//! - [`eval`]: `tans eval`, retrieval against peers and ablations.
+//! - [`eval`]: `tans eval`, retrieval against peers and ablations;
+//! - [`logme`]: the LogME transferability score, a selector TANS is compared with.
 //!
 //! [`run`] trains and writes, into one folder: the published zoo a browser loads (`zoo.json`,
 //! `query-networks.bpk`, `model-embeddings.f32`), all three networks (`networks.bpk`, for
@@ -13,6 +14,7 @@
 
 pub mod data;
 pub mod eval;
+pub mod logme;
 pub mod metrics;
 pub mod train;
 
