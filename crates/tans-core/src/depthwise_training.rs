@@ -37,7 +37,7 @@ impl Geometry {
     /// Output positions `o` whose input `o · stride + tap − pad` lies in `0..size`.
     fn valid(&self, tap: usize, size: usize, out: usize) -> std::ops::Range<usize> {
         let (s, p) = (self.stride, self.pad);
-        let first = if tap >= p { 0 } else { (p - tap).div_ceil(s) };
+        let first = if tap >= p { 0 } else { (p - tap).div_ceil(s) }.min(out);
         let last = if size + p > tap {
             ((size - 1 + p - tap) / s + 1).min(out)
         } else {
@@ -74,6 +74,9 @@ pub fn forward(x: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32> {
             let rows = g.valid(ky, g.h, oh);
             for kx in 0..k {
                 let cols = g.valid(kx, g.w, ow);
+                if cols.is_empty() {
+                    continue;
+                }
                 let tap = taps[ky * k + kx];
                 for oy in rows.clone() {
                     let row = &input[(oy * g.stride + ky - g.pad) * g.w..];
@@ -106,6 +109,9 @@ pub fn input_grad(grad: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32> {
             let rows = g.valid(ky, g.h, oh);
             for kx in 0..k {
                 let cols = g.valid(kx, g.w, ow);
+                if cols.is_empty() {
+                    continue;
+                }
                 let tap = taps[ky * k + kx];
                 for oy in rows.clone() {
                     let in_row = &mut out[(oy * g.stride + ky - g.pad) * g.w..];
@@ -140,6 +146,9 @@ pub fn weight_grad(grad: &[f32], x: &[f32], g: &Geometry) -> Vec<f32> {
                 let rows = g.valid(ky, g.h, oh);
                 for kx in 0..k {
                     let cols = g.valid(kx, g.w, ow);
+                    if cols.is_empty() {
+                        continue;
+                    }
                     let mut sum = 0.0;
                     for oy in rows.clone() {
                         let row = &input[(oy * g.stride + ky - g.pad) * g.w..];
@@ -304,7 +313,16 @@ mod tests {
     #[test]
     fn forward_and_gradients_match_burns_convolution() {
         let device = Device::flex().autodiff();
-        for (k, stride, side) in [(3, 1, 5), (5, 2, 8), (7, 1, 4), (7, 2, 2), (3, 2, 7)] {
+        for (k, stride, side) in [
+            (3, 1, 5),
+            (5, 2, 8),
+            (7, 1, 4),
+            (7, 2, 2),
+            (3, 2, 7),
+            (7, 1, 2),
+            (5, 1, 1),
+            (7, 1, 1),
+        ] {
             let (n, c) = (2, 3);
             let input: Vec<f32> = (0..n * c * side * side)
                 .map(|i| ((i * 37 % 23) as f32 - 11.0) / 7.0)
