@@ -43,7 +43,8 @@ pub fn run(options: Options) -> Result<()> {
         query_hidden: 64,
         predictor_hidden: 64,
         validate_every: 25,
-        patience: usize::MAX,
+        // Never stops early: there are fewer validations than steps.
+        patience: options.steps,
         validation_draws: 2,
         seed: options.seed,
         ..MetaTrainConfig::default()

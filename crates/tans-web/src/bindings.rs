@@ -33,10 +33,17 @@ fn tans_error(error: TansError) -> JsValue {
     js_error(error.code(), error.to_string())
 }
 
+/// Plain JS data, as `JSON.parse` would give it: integers past 2^53 (a u64 seed in a zoo's
+/// provenance, say) come out as the nearest JS number instead of failing the whole call.
 fn to_js<T: serde::Serialize>(value: &T) -> Result<JsValue, JsValue> {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| js_error("internal", format!("converting the result for JS: {e}")))
+    let json = serde_json::to_string(value)
+        .map_err(|e| js_error("internal", format!("converting the result for JS: {e}")))?;
+    js_sys::JSON::parse(&json).map_err(|_| {
+        js_error(
+            "internal",
+            "converting the result for JS: JSON.parse failed",
+        )
+    })
 }
 
 thread_local! {

@@ -140,6 +140,29 @@ async fn cpu_matches_native() {
     matches_native("cpu").await;
 }
 
+/// A zoo's provenance may hold integers JS numbers cannot represent exactly (a u64 seed); the
+/// manifest still reads back, as `JSON.parse` gives it.
+#[wasm_bindgen_test]
+async fn manifest_with_large_integers_reads_back() {
+    let mut manifest: serde_json::Value = serde_json::from_str(MANIFEST).unwrap();
+    manifest["provenance"]["seed"] = serde_json::json!(u64::MAX);
+    let engine = TansEngine::from_bytes(
+        manifest.to_string(),
+        NETWORKS.to_vec(),
+        EMBEDDINGS.to_vec(),
+        Some("cpu".into()),
+    )
+    .await
+    .unwrap();
+    let read = engine.manifest().unwrap();
+    let seed = js_sys::Reflect::get(
+        &js_sys::Reflect::get(&read, &"provenance".into()).unwrap(),
+        &"seed".into(),
+    )
+    .unwrap();
+    assert_eq!(seed.as_f64(), Some(u64::MAX as f64));
+}
+
 #[wasm_bindgen_test]
 async fn bad_input_rejects_with_coded_errors() {
     let engine = engine("cpu").await.unwrap();
