@@ -69,6 +69,37 @@ enum Command {
         #[arg(long, value_enum, default_value_t)]
         device: Compute,
     },
+    /// Fine-tune every selector's pick (TANS, the generic network, random, largest, global
+    /// best, LogME, k-NN, oracle) on each meta-test task of the pool; writes transfer.md,
+    /// transfer.json and transfer.svg, and resumes after a kill.
+    Transfer {
+        /// A published zoo (`tans meta-train --out`).
+        #[arg(long)]
+        published: PathBuf,
+        /// The zoo folder it was published from (database and supernets).
+        #[arg(long)]
+        zoo: PathBuf,
+        /// The pool, with its meta-test tasks and cached backbone features.
+        #[arg(long)]
+        pool: PathBuf,
+        /// Backbone weights [default: ~/.cache/tans/backbone/efficientnet-lite0.bpk].
+        #[arg(long)]
+        weights: Option<PathBuf>,
+        /// Backbone input side TANS encodes its queries at.
+        #[arg(long, default_value_t = 32)]
+        side: u32,
+        /// The zoo's build configuration (TOML) [default: built-in].
+        #[arg(long)]
+        zoo_config: Option<PathBuf>,
+        /// Transfer configuration (TOML: epochs, seeds, candidates, ...) [default: built-in].
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Report folder.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value_t)]
+        device: Compute,
+    },
     /// Rank a published zoo's networks for a folder of images (class subfolders label them),
     /// encoded by the image backbone on the CPU as the browser does.
     Search {
@@ -438,6 +469,28 @@ fn main() -> Result<()> {
             zoo,
             pool,
             sides,
+            config,
+            out,
+            device: device.device()?,
+            device_name: device.describe()?,
+        }),
+        Command::Transfer {
+            published,
+            zoo,
+            pool,
+            weights,
+            side,
+            zoo_config,
+            config,
+            out,
+            device,
+        } => meta::transfer::run(meta::transfer::Options {
+            published,
+            zoo,
+            pool,
+            weights: weights.unwrap_or_else(backbone::default_weights),
+            side,
+            zoo_config,
             config,
             out,
             device: device.device()?,

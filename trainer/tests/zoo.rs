@@ -72,6 +72,122 @@ fn make_pool(root: &Path) {
     }
 }
 
+const META_CONFIG: &str = r#"
+steps = 20
+per_class = 2
+embed_dim = 8
+query_hidden = 16
+predictor_hidden = 8
+validate_every = 10
+patience = 100
+validation_draws = 1
+"#;
+
+const TRANSFER_CONFIG: &str = r#"
+epochs = [1]
+seeds = 2
+batch = 4
+per_class = 2
+rerank = 3
+candidates = 3
+oracle_candidates = 2
+knn = 1
+calibration_batches = 1
+"#;
+
+/// `tans transfer` over the zoo just built (the tasks of a plain ImageFolder pool count as
+/// meta-test tasks too): every selector picks, every pick is fine-tuned, the oracle is at least
+/// every zoo pick, and a rerun reuses the finished fine-tuning runs.
+fn transfer_on_the_built_zoo(root: &Path, pool: &Path, zoo: &Path, zoo_config: &Path) {
+    let features = run(&mut tans(&["backbone", "features", "--pool"], &[pool]));
+    assert!(features.status.success(), "{}", stderr(&features));
+    let meta_config = root.join("meta.toml");
+    std::fs::write(&meta_config, META_CONFIG).unwrap();
+    let published = root.join("published");
+    let meta = run(tans(&["meta-train", "--zoo"], &[zoo])
+        .arg("--pool")
+        .arg(pool)
+        .arg("--config")
+        .arg(&meta_config)
+        .arg("--out")
+        .arg(&published));
+    assert!(meta.status.success(), "{}", stderr(&meta));
+    let transfer_config = root.join("transfer.toml");
+    std::fs::write(&transfer_config, TRANSFER_CONFIG).unwrap();
+    let report = root.join("report");
+    let transfer = || {
+        run(tans(&["transfer", "--published"], &[&published])
+            .arg("--zoo")
+            .arg(zoo)
+            .arg("--pool")
+            .arg(pool)
+            .arg("--zoo-config")
+            .arg(zoo_config)
+            .arg("--config")
+            .arg(&transfer_config)
+            .arg("--out")
+            .arg(&report))
+    };
+    let first = transfer();
+    assert!(first.status.success(), "{}", stderr(&first));
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report.join("transfer.json")).unwrap()).unwrap();
+    let tasks = json["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 3);
+    for task in tasks {
+        let selections = task["selections"].as_array().unwrap();
+        let selectors: Vec<&str> = selections
+            .iter()
+            .map(|s| s["selector"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            selectors,
+            [
+                "tans",
+                "tans-reranked",
+                "generic",
+                "random",
+                "largest",
+                "global-best",
+                "log-me",
+                "knn",
+                "oracle"
+            ]
+        );
+        let accuracy = |s: &serde_json::Value| s["accuracy"][0][1].as_f64().unwrap();
+        let oracle = accuracy(selections.last().unwrap());
+        for s in selections {
+            let a = accuracy(s);
+            assert!((0.0..=1.0).contains(&a), "{s}");
+            if s["network"].get("zoo").is_some() {
+                assert!(a <= oracle + 1e-12, "the oracle beats every zoo pick: {s}");
+            }
+        }
+        assert!(task["logme_whole_zoo_seconds"].as_f64().unwrap() > 0.0);
+    }
+    assert!(stderr(&first).contains(" seed "), "{}", stderr(&first));
+    let again = transfer();
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(
+        !stderr(&again).contains(" seed "),
+        "a rerun fine-tunes nothing again: {}",
+        stderr(&again)
+    );
+    let rerun: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report.join("transfer.json")).unwrap()).unwrap();
+    for (a, b) in tasks.iter().zip(rerun["tasks"].as_array().unwrap()) {
+        for (x, y) in a["selections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(b["selections"].as_array().unwrap())
+        {
+            assert_eq!(x["network"], y["network"]);
+            assert_eq!(x["accuracy"], y["accuracy"]);
+        }
+    }
+}
+
 fn lines(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path)
         .map(|t| t.lines().map(str::to_string).collect())
@@ -181,6 +297,8 @@ fn shards_build_resume_after_a_kill_and_merge() {
         report["tasks_with_tuning_record"], 3,
         "every task compares its fine-tuned largest subnet with the base's"
     );
+
+    transfer_on_the_built_zoo(&root, &pool, &zoo, &config);
 
     let out_of_range = run(shard("2/2").stderr(Stdio::piped()));
     assert!(!out_of_range.status.success());

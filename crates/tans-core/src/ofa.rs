@@ -531,6 +531,16 @@ fn fixed_conv(weight: Tensor<4>, stride: usize, groups: usize) -> Conv2d {
     conv
 }
 
+/// A depthwise [`fixed_conv`] applied through [`depthwise_conv2d`] (its own CPU kernels).
+fn depthwise(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    depthwise_conv2d(
+        x,
+        conv.weight.val(),
+        conv.stride[0],
+        conv.kernel_size[0] / 2,
+    )
+}
+
 /// A linear layer with fixed weights `[in, out]` and bias.
 fn linear(weight: Tensor<2>, bias: Option<Tensor<1>>) -> Linear {
     let [input, output] = weight.dims();
@@ -792,7 +802,7 @@ impl SubnetLayer {
             self.hard_swish,
         );
         y = activation(
-            self.depthwise_norm.forward(self.depthwise.forward(y)),
+            self.depthwise_norm.forward(depthwise(&self.depthwise, y)),
             self.hard_swish,
         );
         if let Some((reduce, expand)) = &self.squeeze {
@@ -831,7 +841,7 @@ impl Subnet {
         let input = x.clone();
         let mut y = relu(
             self.first_depthwise_norm
-                .forward(self.first_depthwise.forward(x)),
+                .forward(depthwise(&self.first_depthwise, x)),
         );
         y = self
             .first_project_norm
@@ -851,6 +861,14 @@ impl Subnet {
     /// Class logits.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         self.classifier.forward(self.features(images))
+    }
+
+    /// The same network with a new, randomly initialised classifier for `classes` classes
+    /// (fine-tuning on another task).
+    pub fn with_classifier(mut self, classes: usize, device: &Device) -> Self {
+        let [features, _] = self.classifier.weight.dims();
+        self.classifier = LinearConfig::new(features, classes).init(device);
+        self
     }
 
     /// How many weights the network learns: burn's count less the batch-norm running

@@ -6,7 +6,8 @@
 //!   checkpoints;
 //! - [`metrics`]: R@k and ranks;
 //! - [`eval`]: `tans eval`, retrieval against peers and ablations;
-//! - [`logme`]: the LogME transferability score, a selector TANS is compared with.
+//! - [`logme`]: the LogME transferability score, a selector TANS is compared with;
+//! - [`transfer`]: `tans transfer`, every selector's pick fine-tuned on the meta-test tasks.
 //!
 //! [`run`] trains and writes, into one folder: the published zoo a browser loads (`zoo.json`,
 //! `query-networks.bpk`, `model-embeddings.f32`), all three networks (`networks.bpk`, for
@@ -17,6 +18,7 @@ pub mod eval;
 pub mod logme;
 pub mod metrics;
 pub mod train;
+pub mod transfer;
 
 use std::path::{Path, PathBuf};
 

@@ -40,6 +40,9 @@ pub struct TrainConfig {
     pub weight_decay: f32,
     /// Random subnets per step besides the largest and the smallest.
     pub random_subnets: usize,
+    /// At most this many training images of each class per epoch, a fresh seeded draw every
+    /// epoch (0: every image every epoch).
+    pub images_per_class: usize,
 }
 
 impl Default for TrainConfig {
@@ -51,6 +54,7 @@ impl Default for TrainConfig {
             momentum: 0.9,
             weight_decay: 4e-5,
             random_subnets: 2,
+            images_per_class: 0,
         }
     }
 }
@@ -144,6 +148,28 @@ impl<'a> Images<'a> {
         self.labels.is_empty()
     }
 
+    /// A shuffled epoch: every image, or at most `per_class` of each class (0: no cap).
+    pub fn epoch_order(&self, per_class: usize, rng: &mut StdRng) -> Vec<usize> {
+        let mut order: Vec<usize> = if per_class == 0 {
+            (0..self.len()).collect()
+        } else {
+            let mut by_class: std::collections::BTreeMap<i64, Vec<usize>> = Default::default();
+            for (i, &label) in self.labels.iter().enumerate() {
+                by_class.entry(label).or_default().push(i);
+            }
+            by_class
+                .into_values()
+                .flat_map(|mut rows| {
+                    rows.shuffle(rng);
+                    rows.truncate(per_class);
+                    rows
+                })
+                .collect()
+        };
+        order.shuffle(rng);
+        order
+    }
+
     /// Images `[n, 3, side, side]` scaled to about [-2, 2], and their labels.
     pub fn batch(&self, indices: &[usize], device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
         let s = self.side;
@@ -234,7 +260,10 @@ pub fn train_supernet(supernet: Supernet, data: &Images, run: &TrainingRun) -> R
         )))
         .init();
     let loss = CrossEntropyLossConfig::new().init(&device);
-    let steps = data.len().div_ceil(config.batch);
+    let steps = data
+        .epoch_order(config.images_per_class, &mut StdRng::seed_from_u64(0))
+        .len()
+        .div_ceil(config.batch);
     let bar = ProgressBar::new((steps * config.epochs) as u64).with_style(
         ProgressStyle::with_template("{prefix} {bar:40} {pos}/{len} steps, ETA {eta} {msg}")
             .expect("a valid template"),
@@ -248,8 +277,7 @@ pub fn train_supernet(supernet: Supernet, data: &Images, run: &TrainingRun) -> R
             * 0.5
             * (1.0 + (std::f64::consts::PI * epoch as f64 / config.epochs as f64).cos());
         let mut rng = StdRng::seed_from_u64(seed ^ (epoch as u64).wrapping_mul(0x9e37_79b9));
-        let mut order: Vec<usize> = (0..data.len()).collect();
-        order.shuffle(&mut rng);
+        let order = data.epoch_order(config.images_per_class, &mut rng);
         let mut total = 0.0;
         for indices in order.chunks(config.batch) {
             let (images, labels) = data.batch(indices, &device);
@@ -301,32 +329,44 @@ pub fn train_supernet(supernet: Supernet, data: &Images, run: &TrainingRun) -> R
     })
 }
 
-/// Test accuracy of the subnet `topology` after recalibrating its batch norm on `train`;
-/// `classes` picks the logits that are the task's (the base supernet's slice of its pooled
-/// classifier), all of them when `None`. Runs on the supernet's device.
-pub fn evaluate(
+/// The subnet `topology` cut out of `supernet` with its batch norm recalibrated on
+/// `batches` seeded batches of `batch` images of `images`, on the supernet's device.
+pub fn calibrated_subnet(
     supernet: &Supernet,
     topology: &Topology,
-    train: &Images,
-    test: &Images,
-    config: &BuildConfig,
-    classes: Option<std::ops::Range<usize>>,
+    images: &Images,
+    batch: usize,
+    batches: usize,
     rng: &mut StdRng,
-) -> Result<(f64, tans_core::ofa::Subnet)> {
+) -> Result<tans_core::ofa::Subnet> {
     let device = supernet
         .devices()
         .into_iter()
         .next()
         .unwrap_or_else(Device::flex);
-    let mut order: Vec<usize> = (0..train.len()).collect();
+    let mut order: Vec<usize> = (0..images.len()).collect();
     order.shuffle(rng);
     let calibration: Vec<Tensor<4>> = order
-        .chunks(config.task.batch)
-        .take(config.calibration_batches)
-        .map(|indices| train.batch(indices, &device).0)
+        .chunks(batch)
+        .take(batches)
+        .map(|indices| images.batch(indices, &device).0)
         .collect();
     let stats = supernet.calibrate(topology, &calibration)?;
-    let subnet = supernet.extract(topology, &stats)?;
+    Ok(supernet.extract(topology, &stats)?)
+}
+
+/// Accuracy of `subnet` on `test`; `classes` picks the logits that are the task's (the base
+/// supernet's slice of its pooled classifier), all of them when `None`.
+pub fn accuracy(
+    subnet: &tans_core::ofa::Subnet,
+    test: &Images,
+    classes: Option<std::ops::Range<usize>>,
+) -> f64 {
+    let device = subnet
+        .devices()
+        .into_iter()
+        .next()
+        .unwrap_or_else(Device::flex);
     let mut correct = 0usize;
     let all: Vec<usize> = (0..test.len()).collect();
     for indices in all.chunks(256) {
@@ -344,7 +384,30 @@ pub fn evaluate(
             .into_scalar::<i64>()
             .max(0) as usize;
     }
-    Ok((correct as f64 / test.len() as f64, subnet))
+    correct as f64 / test.len() as f64
+}
+
+/// Test accuracy of the subnet `topology` after recalibrating its batch norm on `train`;
+/// `classes` picks the logits that are the task's (see [`accuracy`]). Runs on the supernet's
+/// device.
+pub fn evaluate(
+    supernet: &Supernet,
+    topology: &Topology,
+    train: &Images,
+    test: &Images,
+    config: &BuildConfig,
+    classes: Option<std::ops::Range<usize>>,
+    rng: &mut StdRng,
+) -> Result<(f64, tans_core::ofa::Subnet)> {
+    let subnet = calibrated_subnet(
+        supernet,
+        topology,
+        train,
+        config.task.batch,
+        config.calibration_batches,
+        rng,
+    )?;
+    Ok((accuracy(&subnet, test, classes), subnet))
 }
 
 /// The fixed Gaussian-noise batch whose mean features are every model's functional embedding.
@@ -368,32 +431,35 @@ fn supernet_with_classes(config: &BuildConfig, classes: usize) -> Result<Superne
     Ok(Supernet::new(&space, &Device::flex())?)
 }
 
-/// The meta-train tasks of a pool (a generated pool's `pool.json` says which; every task of a
-/// plain ImageFolder counts), in name order.
-pub fn meta_train_tasks(pool: &Path) -> Result<Vec<PackedTask>> {
+/// The tasks of a pool at `stage` (a generated pool's `pool.json` says which; every task of a
+/// plain ImageFolder counts for either stage), in name order.
+pub fn pool_tasks(pool: &Path, stage: tans_data::task::Stage) -> Result<Vec<PackedTask>> {
     let opened = tans_data::pool::open(pool, 32)
         .with_context(|| format!("opening the pool {}", pool.display()))?;
     let manifest: Option<tans_data::manifest::PoolManifest> =
         std::fs::read(pool.join(tans_data::manifest::MANIFEST))
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
-    let meta_train = |name: &str| {
-        manifest.as_ref().is_none_or(|m| {
-            m.tasks
-                .iter()
-                .any(|t| t.name == name && t.stage == tans_data::task::Stage::MetaTrain)
-        })
+    let at_stage = |name: &str| {
+        manifest
+            .as_ref()
+            .is_none_or(|m| m.tasks.iter().any(|t| t.name == name && t.stage == stage))
     };
     let mut tasks: Vec<PackedTask> = opened
         .into_iter()
         .map(|o| o.task)
-        .filter(|t| meta_train(&t.name))
+        .filter(|t| at_stage(&t.name))
         .collect();
     tasks.sort_by(|a, b| a.name.cmp(&b.name));
     if tasks.is_empty() {
-        bail!("{}: no meta-train tasks", pool.display());
+        bail!("{}: no {stage:?} tasks", pool.display());
     }
     Ok(tasks)
+}
+
+/// The meta-train tasks of a pool, in name order (see [`pool_tasks`]).
+pub fn meta_train_tasks(pool: &Path) -> Result<Vec<PackedTask>> {
+    pool_tasks(pool, tans_data::task::Stage::MetaTrain)
 }
 
 /// Where the base supernet lives in a zoo folder.
@@ -619,14 +685,14 @@ pub fn build_tasks(
 
 /// What the base supernet was trained on, beside its weights.
 #[derive(Debug, Serialize, Deserialize)]
-struct BaseRecord {
-    tasks: usize,
-    classes: usize,
-    images: usize,
-    config: TrainConfig,
+pub struct BaseRecord {
+    pub tasks: usize,
+    pub classes: usize,
+    pub images: usize,
+    pub config: TrainConfig,
     /// Each task's first class in the pooled classifier.
     #[serde(default)]
-    offsets: std::collections::BTreeMap<String, usize>,
+    pub offsets: std::collections::BTreeMap<String, usize>,
 }
 
 /// How fine-tuning changed a task's largest subnet, written beside its supernet.
@@ -654,6 +720,22 @@ mod tests {
             classes: 2,
             ..SpaceConfig::default()
         }
+    }
+
+    #[test]
+    fn an_epoch_draws_at_most_the_cap_of_each_class() {
+        let pixels = vec![0u8; 10 * 2 * 2 * 3];
+        let data = Images::new(&pixels, vec![0, 0, 0, 0, 0, 0, 1, 1, 2, 2], 2).unwrap();
+        let mut rng = StdRng::seed_from_u64(1);
+        let mut capped = data.epoch_order(3, &mut rng);
+        let per_class = |label: i64| capped.iter().filter(|&&i| data.labels[i] == label).count();
+        assert_eq!([per_class(0), per_class(1), per_class(2)], [3, 2, 2]);
+        capped.sort_unstable();
+        capped.dedup();
+        assert_eq!(capped.len(), 7, "no image twice");
+        let mut all = data.epoch_order(0, &mut rng);
+        all.sort_unstable();
+        assert_eq!(all, (0..10).collect::<Vec<_>>());
     }
 
     /// A finished run found again is not retrained, whatever the fresh network it is handed:
