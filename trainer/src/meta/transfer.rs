@@ -12,7 +12,7 @@
 //! and the first models of that sample. Every network is cut out of its supernet with batch
 //! norm recalibrated on the task's training images. Also: each selector's cost (seconds and
 //! images through networks), LogME's cost over the whole zoo (its measured cost per candidate
-//! times the zoo's size), and the weighted Kendall τ of each ranking against fine-tuned
+//! times the zoo's size), and the weighted Kendall τ and Spearman ρ of each ranking against fine-tuned
 //! accuracy over the oracle's networks. Fine-tuning results are kept in `transfer-runs.json`,
 //! so a killed evaluation resumes.
 
@@ -219,6 +219,14 @@ pub struct Selection {
     pub accuracy: Vec<(usize, f64, f64)>,
 }
 
+/// How one ranking of zoo networks agrees with their fine-tuned accuracy on a task.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Correlation {
+    pub ranking: String,
+    pub weighted_tau: f64,
+    pub spearman: f64,
+}
+
 /// One task's part of the report.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TaskReport {
@@ -229,9 +237,9 @@ pub struct TaskReport {
     pub selections: Vec<Selection>,
     /// LogME over the whole zoo at its measured cost per candidate.
     pub logme_whole_zoo_seconds: f64,
-    /// Weighted Kendall τ against fine-tuned accuracy (the largest budget) over the oracle's
-    /// networks, per ranking.
-    pub kendall: Vec<(String, f64)>,
+    /// Each ranking against fine-tuned accuracy (the largest budget) over the oracle's
+    /// networks.
+    pub correlations: Vec<Correlation>,
     /// How many zoo networks the oracle and τ cover.
     pub oracle_networks: usize,
 }
@@ -329,6 +337,38 @@ pub fn weighted_tau(scores: &[f64], truth: &[f64]) -> f64 {
         if total > 0.0 { agree / total } else { 0.0 }
     };
     (weighted(scores) + weighted(truth)) / 2.0
+}
+
+/// Spearman's rank correlation (ties share their mean rank).
+pub fn spearman(a: &[f64], b: &[f64]) -> f64 {
+    fn ranks(values: &[f64]) -> Vec<f64> {
+        let mut order: Vec<usize> = (0..values.len()).collect();
+        order.sort_by(|&x, &y| values[x].total_cmp(&values[y]));
+        let mut ranks = vec![0.0; values.len()];
+        let mut start = 0;
+        while start < order.len() {
+            let mut end = start + 1;
+            while end < order.len() && values[order[end]] == values[order[start]] {
+                end += 1;
+            }
+            for &i in &order[start..end] {
+                ranks[i] = (start + end - 1) as f64 / 2.0;
+            }
+            start = end;
+        }
+        ranks
+    }
+    let (ra, rb) = (ranks(a), ranks(b));
+    let n = ra.len() as f64;
+    let (ma, mb) = (ra.iter().sum::<f64>() / n, rb.iter().sum::<f64>() / n);
+    let cov: f64 = ra.iter().zip(&rb).map(|(x, y)| (x - ma) * (y - mb)).sum();
+    let var = |r: &[f64], m: f64| r.iter().map(|x| (x - m).powi(2)).sum::<f64>();
+    let denominator = (var(&ra, ma) * var(&rb, mb)).sqrt();
+    if denominator > 0.0 {
+        cov / denominator
+    } else {
+        0.0
+    }
 }
 
 /// Leave-one-out accuracy of a `k`-nearest-neighbour vote by cosine similarity over `features`
@@ -878,11 +918,6 @@ pub fn run(options: Options) -> Result<()> {
             .iter()
             .map(|&i| mean_at(Network::Zoo(i), last))
             .collect();
-        let similarity = |hits: &[tans_core::Hit], i: usize| {
-            hits.iter()
-                .find(|h| h.index == i)
-                .map(|h| f64::from(h.similarity))
-        };
         let all_hits = pollster::block_on(retriever.search(
             &query,
             &SearchRequest {
@@ -891,33 +926,27 @@ pub fn run(options: Options) -> Result<()> {
                 rerank: false,
             },
         ))?;
-        let mut kendall = vec![(
-            "TANS similarity".to_string(),
-            weighted_tau(
-                &oracle_set
+        let hit = |i: usize| all_hits.hits.iter().find(|h| h.index == i);
+        let mut rankings: Vec<(&str, Vec<f64>)> = vec![
+            (
+                "TANS similarity",
+                oracle_set
                     .iter()
-                    .map(|&i| similarity(&all_hits.hits, i).unwrap_or(f64::NEG_INFINITY))
-                    .collect::<Vec<_>>(),
-                &truth,
+                    .map(|&i| hit(i).map_or(f64::NEG_INFINITY, |h| f64::from(h.similarity)))
+                    .collect(),
             ),
-        )];
-        kendall.push((
-            "TANS predicted accuracy".to_string(),
-            weighted_tau(
-                &oracle_set
+            (
+                "TANS predicted accuracy",
+                oracle_set
                     .iter()
                     .map(|&i| {
-                        all_hits
-                            .hits
-                            .iter()
-                            .find(|h| h.index == i)
+                        hit(i)
                             .and_then(|h| h.predicted_accuracy)
                             .map_or(f64::NEG_INFINITY, f64::from)
                     })
-                    .collect::<Vec<_>>(),
-                &truth,
+                    .collect(),
             ),
-        ));
+        ];
         let mut logme_of = Vec::new();
         let mut knn_of = Vec::new();
         for &i in &oracle_set {
@@ -935,25 +964,21 @@ pub fn run(options: Options) -> Result<()> {
                 }
             }
         }
-        kendall.push(("LogME".into(), weighted_tau(&logme_of, &truth)));
-        kendall.push(("k-NN probe".into(), weighted_tau(&knn_of, &truth)));
-        kendall.push((
-            "params".into(),
-            weighted_tau(
-                &oracle_set.iter().map(|&i| params[i]).collect::<Vec<_>>(),
-                &truth,
-            ),
+        rankings.push(("LogME", logme_of));
+        rankings.push(("k-NN probe", knn_of));
+        rankings.push(("params", oracle_set.iter().map(|&i| params[i]).collect()));
+        rankings.push((
+            "accuracy on its own task",
+            oracle_set.iter().map(|&i| zoo_accuracy[i]).collect(),
         ));
-        kendall.push((
-            "accuracy on its own task".into(),
-            weighted_tau(
-                &oracle_set
-                    .iter()
-                    .map(|&i| zoo_accuracy[i])
-                    .collect::<Vec<_>>(),
-                &truth,
-            ),
-        ));
+        let correlations = rankings
+            .into_iter()
+            .map(|(ranking, scores)| Correlation {
+                ranking: ranking.to_string(),
+                weighted_tau: weighted_tau(&scores, &truth),
+                spearman: spearman(&scores, &truth),
+            })
+            .collect();
         reports.push(TaskReport {
             task: task.name.clone(),
             classes: classes_here,
@@ -961,7 +986,7 @@ pub fn run(options: Options) -> Result<()> {
             test_images: test.len(),
             selections,
             logme_whole_zoo_seconds,
-            kendall,
+            correlations,
             oracle_networks: oracle_set.len(),
         });
     }
@@ -1096,12 +1121,12 @@ fn write_report(
             ));
         }
         let taus: Vec<String> = report
-            .kendall
+            .correlations
             .iter()
-            .map(|(name, tau)| format!("{name} {tau:.2}"))
+            .map(|c| format!("{} {:.2} / {:.2}", c.ranking, c.weighted_tau, c.spearman))
             .collect();
         md.push_str(&format!(
-            "\nWeighted Kendall τ against fine-tuned accuracy over {} zoo networks: {}.\n",
+            "\nAgainst fine-tuned accuracy over {} zoo networks, weighted Kendall τ / Spearman ρ: {}.\n",
             report.oracle_networks,
             taus.join(", ")
         ));
@@ -1133,6 +1158,14 @@ mod tests {
         let top = weighted_tau(&[4.0, 5.0, 3.0, 2.0, 1.0], &truth);
         let bottom = weighted_tau(&[5.0, 4.0, 3.0, 1.0, 2.0], &truth);
         assert!(top < bottom, "top swap {top}, bottom swap {bottom}");
+    }
+
+    #[test]
+    fn spearman_of_monotone_reversed_and_tied_rankings() {
+        let truth = [0.1, 0.4, 0.2, 0.9];
+        assert!((spearman(&[1.0, 3.0, 2.0, 10.0], &truth) - 1.0).abs() < 1e-12);
+        assert!((spearman(&[4.0, 2.0, 3.0, 1.0], &truth) + 1.0).abs() < 1e-12);
+        assert_eq!(spearman(&[1.0, 1.0, 1.0, 1.0], &truth), 0.0);
     }
 
     #[test]
