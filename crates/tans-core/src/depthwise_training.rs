@@ -3,8 +3,10 @@
 //! burn flex computes a depthwise convolution's input gradient as a transposed convolution, one
 //! single-row matrix product per image and channel, which profiling of supernet training put
 //! at 27 % of the time (and its forward loop at 15 %). Here forward, input gradient and weight
-//! gradient are direct loops over NCHW planes: each kernel tap multiplies a whole output row at
-//! once, and planes (forward, input gradient) or channels (weight gradient) run in parallel.
+//! gradient run channels-last, as the inference kernel in [`crate::depthwise`] does: the
+//! supernets' planes are 1×1 to 16×16 pixels, too small for per-plane loops, so every (output
+//! pixel, input pixel, tap) pair multiplies whole channel vectors, images in parallel, with
+//! one transpose in and one out per call.
 //! [`depthwise_conv2d`] runs them on flex (registering the backward with burn's autodiff) and
 //! leaves every other device to burn's grouped `conv2d`.
 
@@ -33,18 +35,6 @@ impl Geometry {
     pub fn out_w(&self) -> usize {
         (self.w + 2 * self.pad - self.k) / self.stride + 1
     }
-
-    /// Output positions `o` whose input `o · stride + tap − pad` lies in `0..size`.
-    fn valid(&self, tap: usize, size: usize, out: usize) -> std::ops::Range<usize> {
-        let (s, p) = (self.stride, self.pad);
-        let first = if tap >= p { 0 } else { (p - tap).div_ceil(s) }.min(out);
-        let last = if size + p > tap {
-            ((size - 1 + p - tap) / s + 1).min(out)
-        } else {
-            0
-        };
-        first..last.max(first)
-    }
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -54,7 +44,6 @@ use rayon::prelude::*;
 fn for_each_chunk(data: &mut [f32], size: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
     #[cfg(not(target_arch = "wasm32"))]
     data.par_chunks_mut(size)
-        .with_min_len(8)
         .enumerate()
         .for_each(|(i, chunk)| f(i, chunk));
     #[cfg(target_arch = "wasm32")]
@@ -63,115 +52,139 @@ fn for_each_chunk(data: &mut [f32], size: usize, f: impl Fn(usize, &mut [f32]) +
         .for_each(|(i, chunk)| f(i, chunk));
 }
 
-/// `y = x ⊛ w`: `x` is `[n, c, h, w]`, `w` is `[c, 1, k, k]`, `y` is `[n, c, oh, ow]`.
-pub fn forward(x: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32> {
-    let (oh, ow, k) = (g.out_h(), g.out_w(), g.k);
-    let mut y = vec![0.0; g.n * g.c * oh * ow];
-    for_each_chunk(&mut y, oh * ow, |plane, out| {
-        let input = &x[plane * g.h * g.w..(plane + 1) * g.h * g.w];
-        let taps = &weight[(plane % g.c) * k * k..(plane % g.c + 1) * k * k];
-        for ky in 0..k {
-            let rows = g.valid(ky, g.h, oh);
-            for kx in 0..k {
-                let cols = g.valid(kx, g.w, ow);
-                if cols.is_empty() {
-                    continue;
-                }
-                let tap = taps[ky * k + kx];
-                for oy in rows.clone() {
-                    let row = &input[(oy * g.stride + ky - g.pad) * g.w..];
-                    let out_row = &mut out[oy * ow..(oy + 1) * ow];
-                    if g.stride == 1 {
-                        let first = cols.start + kx - g.pad;
-                        for (o, v) in out_row[cols.clone()].iter_mut().zip(&row[first..]) {
-                            *o += tap * v;
-                        }
-                    } else {
-                        for ox in cols.clone() {
-                            out_row[ox] += tap * row[ox * g.stride + kx - g.pad];
-                        }
-                    }
-                }
+/// `[n, a, b]` → `[n, b, a]` (NCHW ↔ NHWC with `a`, `b` the channel and pixel counts).
+fn transpose(data: &[f32], n: usize, a: usize, b: usize) -> Vec<f32> {
+    let mut out = vec![0.0; data.len()];
+    for_each_chunk(&mut out, a * b, |image, out| {
+        let input = &data[image * a * b..(image + 1) * a * b];
+        for (i, row) in input.chunks_exact(b).enumerate() {
+            for (j, &v) in row.iter().enumerate() {
+                out[j * a + i] = v;
             }
         }
     });
-    y
+    out
+}
+
+/// `acc += a ⊙ b` over whole channel vectors; compiled once more with AVX2 + FMA below.
+#[inline(always)]
+fn multiply_add(acc: &mut [f32], a: &[f32], b: &[f32]) {
+    for ((acc, a), b) in acc.iter_mut().zip(a).zip(b) {
+        *acc += a * b;
+    }
+}
+
+/// The pixel pairs of one image: for each output pixel `(oy, ox)` and tap `(ky, kx)` whose input
+/// pixel lies inside the image, `(output pixel, input pixel, tap)` indices.
+fn pairs(g: &Geometry) -> Vec<(usize, usize, usize)> {
+    let (oh, ow) = (g.out_h(), g.out_w());
+    let mut pairs = Vec::new();
+    for oy in 0..oh {
+        for ox in 0..ow {
+            for ky in 0..g.k {
+                let Some(iy) = (oy * g.stride + ky).checked_sub(g.pad).filter(|&y| y < g.h) else {
+                    continue;
+                };
+                for kx in 0..g.k {
+                    let Some(ix) = (ox * g.stride + kx).checked_sub(g.pad).filter(|&x| x < g.w)
+                    else {
+                        continue;
+                    };
+                    pairs.push((oy * ow + ox, iy * g.w + ix, ky * g.k + kx));
+                }
+            }
+        }
+    }
+    pairs
+}
+
+/// Runs `body` with AVX2 and FMA enabled where the CPU has them.
+#[inline(always)]
+fn vectorised(body: impl FnOnce()) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn with_avx2(body: impl FnOnce()) {
+            body()
+        }
+        // SAFETY: the CPU has the features `with_avx2` is compiled for.
+        return unsafe { with_avx2(body) };
+    }
+    body()
+}
+
+/// `y = x ⊛ w`: `x` is `[n, c, h, w]`, `w` is `[c, 1, k, k]`, `y` is `[n, c, oh, ow]`.
+pub fn forward(x: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32> {
+    let (c, pixels, out_pixels) = (g.c, g.h * g.w, g.out_h() * g.out_w());
+    let x = transpose(x, g.n, c, pixels);
+    let taps = transpose(weight, 1, c, g.k * g.k);
+    let pairs = pairs(g);
+    let mut y = vec![0.0; g.n * out_pixels * c];
+    for_each_chunk(&mut y, out_pixels * c, |image, out| {
+        let input = &x[image * pixels * c..(image + 1) * pixels * c];
+        vectorised(|| {
+            for &(o, i, t) in &pairs {
+                multiply_add(
+                    &mut out[o * c..(o + 1) * c],
+                    &input[i * c..(i + 1) * c],
+                    &taps[t * c..(t + 1) * c],
+                );
+            }
+        });
+    });
+    transpose(&y, g.n, out_pixels, c)
 }
 
 /// `∂L/∂x` from `∂L/∂y` (`grad`, `[n, c, oh, ow]`).
 pub fn input_grad(grad: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32> {
-    let (oh, ow, k) = (g.out_h(), g.out_w(), g.k);
-    let mut dx = vec![0.0; g.n * g.c * g.h * g.w];
-    for_each_chunk(&mut dx, g.h * g.w, |plane, out| {
-        let grad = &grad[plane * oh * ow..(plane + 1) * oh * ow];
-        let taps = &weight[(plane % g.c) * k * k..(plane % g.c + 1) * k * k];
-        for ky in 0..k {
-            let rows = g.valid(ky, g.h, oh);
-            for kx in 0..k {
-                let cols = g.valid(kx, g.w, ow);
-                if cols.is_empty() {
-                    continue;
-                }
-                let tap = taps[ky * k + kx];
-                for oy in rows.clone() {
-                    let in_row = &mut out[(oy * g.stride + ky - g.pad) * g.w..];
-                    let grad_row = &grad[oy * ow..(oy + 1) * ow];
-                    if g.stride == 1 {
-                        let first = cols.start + kx - g.pad;
-                        for (d, v) in in_row[first..].iter_mut().zip(&grad_row[cols.clone()]) {
-                            *d += tap * v;
-                        }
-                    } else {
-                        for ox in cols.clone() {
-                            in_row[ox * g.stride + kx - g.pad] += tap * grad_row[ox];
-                        }
-                    }
-                }
+    let (c, pixels, out_pixels) = (g.c, g.h * g.w, g.out_h() * g.out_w());
+    let grad = transpose(grad, g.n, c, out_pixels);
+    let taps = transpose(weight, 1, c, g.k * g.k);
+    let pairs = pairs(g);
+    let mut dx = vec![0.0; g.n * pixels * c];
+    for_each_chunk(&mut dx, pixels * c, |image, out| {
+        let grad = &grad[image * out_pixels * c..(image + 1) * out_pixels * c];
+        vectorised(|| {
+            for &(o, i, t) in &pairs {
+                multiply_add(
+                    &mut out[i * c..(i + 1) * c],
+                    &grad[o * c..(o + 1) * c],
+                    &taps[t * c..(t + 1) * c],
+                );
             }
-        }
+        });
     });
-    dx
+    transpose(&dx, g.n, pixels, c)
 }
 
 /// `∂L/∂w` (`[c, 1, k, k]`) from `∂L/∂y` and the input `x`.
 pub fn weight_grad(grad: &[f32], x: &[f32], g: &Geometry) -> Vec<f32> {
-    let (oh, ow, k) = (g.out_h(), g.out_w(), g.k);
-    let mut dw = vec![0.0; g.c * k * k];
-    for_each_chunk(&mut dw, k * k, |channel, taps| {
-        for image in 0..g.n {
-            let plane = image * g.c + channel;
-            let input = &x[plane * g.h * g.w..(plane + 1) * g.h * g.w];
-            let grad = &grad[plane * oh * ow..(plane + 1) * oh * ow];
-            for ky in 0..k {
-                let rows = g.valid(ky, g.h, oh);
-                for kx in 0..k {
-                    let cols = g.valid(kx, g.w, ow);
-                    if cols.is_empty() {
-                        continue;
-                    }
-                    let mut sum = 0.0;
-                    for oy in rows.clone() {
-                        let row = &input[(oy * g.stride + ky - g.pad) * g.w..];
-                        let grad_row = &grad[oy * ow..(oy + 1) * ow];
-                        if g.stride == 1 {
-                            let first = cols.start + kx - g.pad;
-                            sum += grad_row[cols.clone()]
-                                .iter()
-                                .zip(&row[first..])
-                                .map(|(a, b)| a * b)
-                                .sum::<f32>();
-                        } else {
-                            for ox in cols.clone() {
-                                sum += grad_row[ox] * row[ox * g.stride + kx - g.pad];
-                            }
-                        }
-                    }
-                    taps[ky * k + kx] += sum;
-                }
+    let (c, pixels, out_pixels, taps) = (g.c, g.h * g.w, g.out_h() * g.out_w(), g.k * g.k);
+    let grad = transpose(grad, g.n, c, out_pixels);
+    let x = transpose(x, g.n, c, pixels);
+    let pairs = pairs(g);
+    // One partial sum per image, added up after.
+    let mut partial = vec![0.0; g.n * taps * c];
+    for_each_chunk(&mut partial, taps * c, |image, dw| {
+        let grad = &grad[image * out_pixels * c..(image + 1) * out_pixels * c];
+        let input = &x[image * pixels * c..(image + 1) * pixels * c];
+        vectorised(|| {
+            for &(o, i, t) in &pairs {
+                multiply_add(
+                    &mut dw[t * c..(t + 1) * c],
+                    &grad[o * c..(o + 1) * c],
+                    &input[i * c..(i + 1) * c],
+                );
             }
-        }
+        });
     });
-    dw
+    let mut dw = vec![0.0; taps * c];
+    for image in partial.chunks_exact(taps * c) {
+        for (sum, v) in dw.iter_mut().zip(image) {
+            *sum += v;
+        }
+    }
+    transpose(&dw, 1, taps, c)
 }
 
 /// A depthwise convolution of `x` (`[n, c, h, w]`) with `weight` (`[c, 1, k, k]`), `stride`
