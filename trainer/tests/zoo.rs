@@ -112,8 +112,23 @@ fn transfer_on_the_built_zoo(root: &Path, pool: &Path, zoo: &Path, zoo_config: &
         .arg("--out")
         .arg(&published));
     assert!(meta.status.success(), "{}", stderr(&meta));
+    // A parameter budget half the zoo fits under.
+    let mut params: Vec<u64> = lines(&zoo.join("zoo.jsonl"))
+        .iter()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["params"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    params.sort_unstable();
+    let budget = params[params.len() / 2];
     let transfer_config = root.join("transfer.toml");
-    std::fs::write(&transfer_config, TRANSFER_CONFIG).unwrap();
+    std::fs::write(
+        &transfer_config,
+        format!("{TRANSFER_CONFIG}max_params = [{budget}]\n"),
+    )
+    .unwrap();
     let report = root.join("report");
     let transfer = || {
         run(tans(&["transfer", "--published"], &[&published])
@@ -164,6 +179,15 @@ fn transfer_on_the_built_zoo(root: &Path, pool: &Path, zoo: &Path, zoo_config: &
             }
         }
         assert!(task["logme_whole_zoo_seconds"].as_f64().unwrap() > 0.0);
+        let constrained = &task["constrained"][0];
+        assert_eq!(constrained["max_params"], budget);
+        for side in ["tans", "generic"] {
+            let params = constrained[side]["params"].as_u64().unwrap();
+            assert!(
+                params <= budget,
+                "{side} pick of {params} params over {budget}"
+            );
+        }
     }
     assert!(stderr(&first).contains(" seed "), "{}", stderr(&first));
     let again = transfer();

@@ -52,8 +52,9 @@ fn for_each_chunk(data: &mut [f32], size: usize, f: impl Fn(usize, &mut [f32]) +
         .for_each(|(i, chunk)| f(i, chunk));
 }
 
-/// `[n, a, b]` → `[n, b, a]` (NCHW ↔ NHWC with `a`, `b` the channel and pixel counts).
-fn transpose(data: &[f32], n: usize, a: usize, b: usize) -> Vec<f32> {
+/// `[n, a, b]` → `[n, b, a]` for every `n` (NCHW ↔ NHWC with `a`, `b` the channel and pixel
+/// counts).
+fn transpose(data: &[f32], a: usize, b: usize) -> Vec<f32> {
     let mut out = vec![0.0; data.len()];
     for_each_chunk(&mut out, a * b, |image, out| {
         let input = &data[image * a * b..(image + 1) * a * b];
@@ -116,8 +117,8 @@ fn vectorised(body: impl FnOnce()) {
 /// `y = x ⊛ w`: `x` is `[n, c, h, w]`, `w` is `[c, 1, k, k]`, `y` is `[n, c, oh, ow]`.
 pub fn forward(x: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32> {
     let (c, pixels, out_pixels) = (g.c, g.h * g.w, g.out_h() * g.out_w());
-    let x = transpose(x, g.n, c, pixels);
-    let taps = transpose(weight, 1, c, g.k * g.k);
+    let x = transpose(x, c, pixels);
+    let taps = transpose(weight, c, g.k * g.k);
     let pairs = pairs(g);
     let mut y = vec![0.0; g.n * out_pixels * c];
     for_each_chunk(&mut y, out_pixels * c, |image, out| {
@@ -132,14 +133,14 @@ pub fn forward(x: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32> {
             }
         });
     });
-    transpose(&y, g.n, out_pixels, c)
+    transpose(&y, out_pixels, c)
 }
 
 /// `∂L/∂x` from `∂L/∂y` (`grad`, `[n, c, oh, ow]`).
 pub fn input_grad(grad: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32> {
     let (c, pixels, out_pixels) = (g.c, g.h * g.w, g.out_h() * g.out_w());
-    let grad = transpose(grad, g.n, c, out_pixels);
-    let taps = transpose(weight, 1, c, g.k * g.k);
+    let grad = transpose(grad, c, out_pixels);
+    let taps = transpose(weight, c, g.k * g.k);
     let pairs = pairs(g);
     let mut dx = vec![0.0; g.n * pixels * c];
     for_each_chunk(&mut dx, pixels * c, |image, out| {
@@ -154,14 +155,14 @@ pub fn input_grad(grad: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32> {
             }
         });
     });
-    transpose(&dx, g.n, pixels, c)
+    transpose(&dx, pixels, c)
 }
 
 /// `∂L/∂w` (`[c, 1, k, k]`) from `∂L/∂y` and the input `x`.
 pub fn weight_grad(grad: &[f32], x: &[f32], g: &Geometry) -> Vec<f32> {
     let (c, pixels, out_pixels, taps) = (g.c, g.h * g.w, g.out_h() * g.out_w(), g.k * g.k);
-    let grad = transpose(grad, g.n, c, out_pixels);
-    let x = transpose(x, g.n, c, pixels);
+    let grad = transpose(grad, c, out_pixels);
+    let x = transpose(x, c, pixels);
     let pairs = pairs(g);
     // One partial sum per image, added up after.
     let mut partial = vec![0.0; g.n * taps * c];
@@ -184,7 +185,7 @@ pub fn weight_grad(grad: &[f32], x: &[f32], g: &Geometry) -> Vec<f32> {
             *sum += v;
         }
     }
-    transpose(&dw, 1, taps, c)
+    transpose(&dw, taps, c)
 }
 
 /// A depthwise convolution of `x` (`[n, c, h, w]`) with `weight` (`[c, 1, k, k]`), `stride`

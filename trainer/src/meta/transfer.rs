@@ -67,6 +67,9 @@ pub struct TransferConfig {
     pub knn: usize,
     /// Batches of `batch` training images that recalibrate batch norm.
     pub calibration_batches: usize,
+    /// Parameter budgets: under each, TANS's pick (re-ranked, constrained search) against the
+    /// largest base-supernet subnet within the budget (the paper's Fig. 6 analogue).
+    pub max_params: Vec<u64>,
     pub seed: u64,
 }
 
@@ -85,6 +88,7 @@ impl Default for TransferConfig {
             oracle_candidates: 10,
             knn: 5,
             calibration_batches: 4,
+            max_params: vec![350_000, 500_000],
             seed: 777,
         }
     }
@@ -190,6 +194,8 @@ impl Selector {
 pub enum Network {
     /// The base supernet's largest subnet.
     Base,
+    /// A subnet of the base supernet, by its index in the run's seeded list of topologies.
+    BaseSubnet(usize),
     /// A zoo model, by its index in the zoo database.
     Zoo(usize),
 }
@@ -227,6 +233,25 @@ pub struct Correlation {
     pub spearman: f64,
 }
 
+/// A network picked under a parameter budget, and how it fine-tuned.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BudgetPick {
+    pub network: Network,
+    pub params: u64,
+    /// Per epoch budget: mean fine-tuned test accuracy over the seeds and its 95% interval.
+    pub accuracy: Vec<(usize, f64, f64)>,
+}
+
+/// TANS against the generic network under one parameter budget.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Constrained {
+    pub max_params: u64,
+    /// `None` when no zoo model fits the budget.
+    pub tans: Option<BudgetPick>,
+    /// `None` when no base subnet fits the budget.
+    pub generic: Option<BudgetPick>,
+}
+
 /// One task's part of the report.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TaskReport {
@@ -242,6 +267,7 @@ pub struct TaskReport {
     pub correlations: Vec<Correlation>,
     /// How many zoo networks the oracle and τ cover.
     pub oracle_networks: usize,
+    pub constrained: Vec<Constrained>,
 }
 
 /// Fine-tuning results so far, kept on disk.
@@ -465,6 +491,8 @@ struct Transfer<'a> {
     config: &'a TransferConfig,
     entries: &'a [ZooEntry],
     base: &'a Supernet,
+    /// The base subnets [`Network::BaseSubnet`] indexes.
+    base_topologies: &'a [Topology],
     device: &'a Device,
 }
 
@@ -481,6 +509,7 @@ impl Transfer<'_> {
         let mut rng = StdRng::seed_from_u64(task_seed);
         let (supernet, topology) = match network {
             Network::Base => (self.base, Topology::largest()),
+            Network::BaseSubnet(i) => (self.base, self.base_topologies[i].clone()),
             Network::Zoo(i) => {
                 let entry = &self.entries[i];
                 (supernets.get(entry)?, entry.topology.clone())
@@ -681,8 +710,23 @@ pub fn run(options: Options) -> Result<()> {
         .as_bytes(),
     );
     let mut runs = Runs::open(options.out.join("transfer-runs.json"), fingerprint);
+    // Base subnets to choose from under a budget: the smallest and a seeded sample.
+    let mut topology_rng = StdRng::seed_from_u64(config.seed);
+    let base_topologies: Vec<Topology> = std::iter::once(Topology::smallest())
+        .chain((0..500).map(|_| crate::synthetic::random_topology(&mut topology_rng)))
+        .collect();
+    let base_params: Vec<u64> = base_topologies
+        .iter()
+        .map(|t| tans_core::ofa::Cost::of(&build_config.space, t).params)
+        .collect();
+    let generic_within = |budget: u64| -> Option<usize> {
+        (0..base_topologies.len())
+            .filter(|&i| base_params[i] <= budget)
+            .max_by_key(|&i| base_params[i])
+    };
     let context = Transfer {
         config: &config,
+        base_topologies: &base_topologies,
         entries,
         base: &base,
         device,
@@ -831,6 +875,26 @@ pub fn run(options: Options) -> Result<()> {
         );
         let logme_whole_zoo_seconds = logme_seconds / sample.len() as f64 * entries.len() as f64;
 
+        // Under each parameter budget: TANS's constrained, re-ranked pick and the largest base
+        // subnet that fits.
+        let mut constrained_picks = Vec::new();
+        for &budget in &config.max_params {
+            let hits = pollster::block_on(retriever.search(
+                &query,
+                &SearchRequest {
+                    k: config.rerank,
+                    constraints: tans_core::Constraints {
+                        max_params: Some(budget),
+                        ..Default::default()
+                    },
+                    rerank: true,
+                },
+            ))?;
+            let tans = hits.hits.first().map(|h| Network::Zoo(h.index));
+            let generic = generic_within(budget).map(Network::BaseSubnet);
+            constrained_picks.push((budget, tans, generic));
+        }
+
         // Fine-tune every pick and the oracle's sample, each budget and seed.
         let mut networks: Vec<Network> = selections.iter().map(|s| s.network).collect();
         networks.extend(
@@ -838,6 +902,9 @@ pub fn run(options: Options) -> Result<()> {
                 .iter()
                 .map(|&i| Network::Zoo(i)),
         );
+        for (_, tans, generic) in &constrained_picks {
+            networks.extend(tans.iter().chain(generic));
+        }
         networks.sort();
         networks.dedup();
         let mut results: HashMap<(Network, usize), Vec<f64>> = HashMap::new();
@@ -886,7 +953,7 @@ pub fn run(options: Options) -> Result<()> {
             .iter()
             .filter_map(|n| match n {
                 Network::Zoo(i) => Some(*i),
-                Network::Base => None,
+                Network::Base | Network::BaseSubnet(_) => None,
             })
             .collect();
         let oracle = *oracle_set
@@ -979,6 +1046,38 @@ pub fn run(options: Options) -> Result<()> {
                 spearman: spearman(&scores, &truth),
             })
             .collect();
+        let accuracy_of = |network: Network| -> Vec<(usize, f64, f64)> {
+            config
+                .epochs
+                .iter()
+                .map(|&e| {
+                    let (mean, ci) = mean_ci(&results[&(network, e)]);
+                    (e, mean, ci)
+                })
+                .collect()
+        };
+        let params_of = |network: Network| match network {
+            Network::Zoo(i) => entries[i].params,
+            Network::BaseSubnet(i) => base_params[i],
+            Network::Base => {
+                tans_core::ofa::Cost::of(&build_config.space, &Topology::largest()).params
+            }
+        };
+        let budget_pick = |network: Option<Network>| {
+            network.map(|network| BudgetPick {
+                network,
+                params: params_of(network),
+                accuracy: accuracy_of(network),
+            })
+        };
+        let constrained = constrained_picks
+            .iter()
+            .map(|&(max_params, tans, generic)| Constrained {
+                max_params,
+                tans: budget_pick(tans),
+                generic: budget_pick(generic),
+            })
+            .collect();
         reports.push(TaskReport {
             task: task.name.clone(),
             classes: classes_here,
@@ -988,6 +1087,7 @@ pub fn run(options: Options) -> Result<()> {
             logme_whole_zoo_seconds,
             correlations,
             oracle_networks: oracle_set.len(),
+            constrained,
         });
     }
     write_report(&options, &config, entries.len(), &reports)
@@ -1014,6 +1114,14 @@ fn summary(config: &TransferConfig, reports: &[TaskReport]) -> Vec<(Selector, Ve
             (selector, means)
         })
         .collect()
+}
+
+fn network_name(network: Network) -> String {
+    match network {
+        Network::Base => "base (largest)".to_string(),
+        Network::BaseSubnet(i) => format!("base subnet #{i}"),
+        Network::Zoo(i) => format!("zoo #{i}"),
+    }
 }
 
 fn write_report(
@@ -1103,10 +1211,7 @@ fn write_report(
             " --- |".repeat(epochs.len()),
         ));
         for s in &report.selections {
-            let network = match s.network {
-                Network::Base => "base".to_string(),
-                Network::Zoo(i) => format!("zoo #{i}"),
-            };
+            let network = network_name(s.network);
             let cells: Vec<String> = s
                 .accuracy
                 .iter()
@@ -1130,6 +1235,32 @@ fn write_report(
             report.oracle_networks,
             taus.join(", ")
         ));
+        if !report.constrained.is_empty() {
+            md.push_str(
+                "\n| params budget | TANS pick (params) | accuracy | largest base subnet within (params) | accuracy |\n\
+                 | --- | --- | --- | --- | --- |\n",
+            );
+            let cell = |pick: &Option<BudgetPick>| match pick {
+                Some(p) => (
+                    format!("{} ({})", network_name(p.network), p.params),
+                    p.accuracy
+                        .iter()
+                        .map(|(e, mean, ci)| {
+                            format!("E={e}: {:.1} ± {:.1}", 100.0 * mean, 100.0 * ci)
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
+                None => ("none fits".into(), "–".into()),
+            };
+            for c in &report.constrained {
+                let (tans, generic) = (cell(&c.tans), cell(&c.generic));
+                md.push_str(&format!(
+                    "| {} | {} | {} | {} | {} |\n",
+                    c.max_params, tans.0, tans.1, generic.0, generic.1
+                ));
+            }
+        }
     }
     write_atomic(&options.out.join("transfer.md"), md.as_bytes())?;
     print!("{md}");

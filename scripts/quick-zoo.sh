@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The whole pipeline on real data at the size one 2-core machine affords in a session, timed:
+# pool → backbone features → base supernet → per-task zoo (two shard processes) → merge →
+# sanity report → meta-training → meta-test transfer → Pareto-vs-random construction replay.
+# Every stage resumes where a killed run stopped; rerunning skips what is done.
+# Usage: scripts/quick-zoo.sh [WORK=~/tans-quick] > timings.txt
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WORK=${1:-$HOME/tans-quick}
+POOL=$WORK/pool ZOO=$WORK/zoo PUBLISHED=$WORK/published REPORT=$WORK/report
+ZOO_CONFIG=trainer/configs/zoo-quick.toml
+TRANSFER_CONFIG=trainer/configs/transfer-quick.toml
+cargo build --release --workspace --bins >&2
+TANS=${CARGO_TARGET_DIR:-$HOME/.cache/tans/target}/release/tans
+mkdir -p "$WORK"
+stage() {
+  local name=$1
+  shift
+  local started=$SECONDS
+  "$@" >&2
+  echo "$name: $((SECONDS - started)) s"
+}
+stage fetch "$TANS" data fetch
+stage pool "$TANS" data build --out "$POOL"
+stage import "$TANS" backbone import
+stage features "$TANS" backbone features --pool "$POOL" --side 32
+stage base "$TANS" zoo base --pool "$POOL" --zoo "$ZOO" --config "$ZOO_CONFIG"
+build_shard() { "$TANS" zoo build --pool "$POOL" --zoo "$ZOO" --config "$ZOO_CONFIG" --shard "$1"; }
+shards() { build_shard 0/2 & build_shard 1/2 & wait %1 && wait %2; }
+stage zoo-build shards
+stage merge "$TANS" zoo merge --zoo "$ZOO"
+stage zoo-report "$TANS" zoo report --zoo "$ZOO"
+stage meta-train "$TANS" meta-train --zoo "$ZOO" --pool "$POOL" --out "$PUBLISHED"
+stage transfer "$TANS" transfer --published "$PUBLISHED" --zoo "$ZOO" --pool "$POOL" \
+  --zoo-config "$ZOO_CONFIG" --config "$TRANSFER_CONFIG" --out "$REPORT"
+stage construct "$TANS" zoo construct --zoo "$ZOO" --pool "$POOL" --sizes 500,1000,2000 \
+  --out "$REPORT/construction"
+du -sh "$POOL" "$ZOO" "$PUBLISHED" >&2
