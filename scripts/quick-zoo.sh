@@ -3,7 +3,9 @@
 # pool → backbone features → base supernet → per-task zoo (two shard processes) → merge →
 # sanity report → meta-training → meta-test transfer → Pareto-vs-random construction replay.
 # Every stage resumes where a killed run stopped; rerunning skips what is done.
-# Usage: scripts/quick-zoo.sh [WORK=~/tans-quick] > timings.txt
+# Usage: [SHARDS="0/2 1/2"] scripts/quick-zoo.sh [WORK=~/tans-quick] > timings.txt
+# SHARDS lists the shard processes that build the zoo side by side; "0/4 2/4" builds half the
+# tasks (what the README's session run did).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=${1:-$HOME/tans-quick}
@@ -25,14 +27,21 @@ stage pool "$TANS" data build --out "$POOL"
 stage import "$TANS" backbone import
 stage features "$TANS" backbone features --pool "$POOL" --side 32
 stage base "$TANS" zoo base --pool "$POOL" --zoo "$ZOO" --config "$ZOO_CONFIG"
-build_shard() { "$TANS" zoo build --pool "$POOL" --zoo "$ZOO" --config "$ZOO_CONFIG" --shard "$1"; }
-shards() { build_shard 0/2 & build_shard 1/2 & wait %1 && wait %2; }
+SHARDS=${SHARDS:-0/2 1/2}
+shards() {
+  local pids=()
+  for shard in $SHARDS; do
+    "$TANS" zoo build --pool "$POOL" --zoo "$ZOO" --config "$ZOO_CONFIG" --shard "$shard" &
+    pids+=($!)
+  done
+  for pid in "${pids[@]}"; do wait "$pid"; done
+}
 stage zoo-build shards
 stage merge "$TANS" zoo merge --zoo "$ZOO"
 stage zoo-report "$TANS" zoo report --zoo "$ZOO"
 stage meta-train "$TANS" meta-train --zoo "$ZOO" --pool "$POOL" --out "$PUBLISHED"
 stage transfer "$TANS" transfer --published "$PUBLISHED" --zoo "$ZOO" --pool "$POOL" \
   --zoo-config "$ZOO_CONFIG" --config "$TRANSFER_CONFIG" --out "$REPORT"
-stage construct "$TANS" zoo construct --zoo "$ZOO" --pool "$POOL" --sizes 500,1000,2000 \
+stage construct "$TANS" zoo construct --zoo "$ZOO" --pool "$POOL" --sizes 300,600,900 \
   --out "$REPORT/construction"
 du -sh "$POOL" "$ZOO" "$PUBLISHED" >&2

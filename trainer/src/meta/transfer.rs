@@ -1089,8 +1089,10 @@ pub fn run(options: Options) -> Result<()> {
             oracle_networks: oracle_set.len(),
             constrained,
         });
+        // The report so far, so a long evaluation shows its finished tasks.
+        write_report(&options, &config, entries.len(), &reports, meta_test.len())?;
     }
-    write_report(&options, &config, entries.len(), &reports)
+    Ok(())
 }
 
 /// Per selector and budget: the mean over tasks of each task's mean accuracy.
@@ -1129,6 +1131,7 @@ fn write_report(
     config: &TransferConfig,
     zoo_size: usize,
     reports: &[TaskReport],
+    tasks: usize,
 ) -> Result<()> {
     let summary = summary(config, reports);
     let command = std::env::args().collect::<Vec<_>>().join(" ");
@@ -1170,7 +1173,7 @@ fn write_report(
          budget; accuracy on the task's test images, mean ± 95% interval over seeds. LogME and \
          the k-NN probe ({}-NN, leave-one-out) score a seeded sample of {} zoo models; the \
          oracle is the best fine-tuned network among every pick and the first {} of that sample.\n\n\
-         ## Mean over the {} meta-test tasks\n\n| selector | {} |\n| --- |{}\n",
+         ## Mean over the {} meta-test tasks (of {tasks})\n\n| selector | {} |\n| --- |{}\n",
         options.published.display(),
         options.zoo.display(),
         options.pool.display(),
@@ -1263,7 +1266,9 @@ fn write_report(
         }
     }
     write_atomic(&options.out.join("transfer.md"), md.as_bytes())?;
-    print!("{md}");
+    if reports.len() == tasks {
+        print!("{md}");
+    }
     Ok(())
 }
 
