@@ -3,6 +3,7 @@
 
 pub mod backbone;
 pub mod compute;
+pub mod config;
 pub mod data;
 pub mod features;
 pub mod meta;

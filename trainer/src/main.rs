@@ -512,11 +512,8 @@ fn main() -> Result<()> {
             config,
             out,
         }) => {
-            let config: zoo::construct::ConstructConfig = match config {
-                Some(path) => toml::from_str(&std::fs::read_to_string(&path)?)
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
-                None => Default::default(),
-            };
+            let config: zoo::construct::ConstructConfig =
+                tans_trainer::config::load_toml(config.as_deref())?;
             let db = zoo::db::ZooDb::open(&zoo.join("zoo.jsonl"))?;
             let mut descriptors = std::collections::HashMap::new();
             for entry in db.entries() {

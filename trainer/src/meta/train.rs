@@ -80,14 +80,7 @@ impl Default for MetaTrainConfig {
 
 impl MetaTrainConfig {
     pub fn load(path: Option<&Path>) -> Result<Self> {
-        let config: Self = match path {
-            Some(path) => toml::from_str(
-                &std::fs::read_to_string(path)
-                    .with_context(|| format!("reading {}", path.display()))?,
-            )
-            .with_context(|| format!("parsing {}", path.display()))?,
-            None => Self::default(),
-        };
+        let config: Self = crate::config::load_toml(path)?;
         config.validate()?;
         Ok(config)
     }

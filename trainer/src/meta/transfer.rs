@@ -96,14 +96,7 @@ impl Default for TransferConfig {
 
 impl TransferConfig {
     pub fn load(path: Option<&Path>) -> Result<Self> {
-        let config: Self = match path {
-            Some(path) => toml::from_str(
-                &std::fs::read_to_string(path)
-                    .with_context(|| format!("reading {}", path.display()))?,
-            )
-            .with_context(|| format!("parsing {}", path.display()))?,
-            None => Self::default(),
-        };
+        let config: Self = crate::config::load_toml(path)?;
         ensure!(
             !config.epochs.is_empty() && config.epochs.iter().all(|&e| e > 0),
             "transfer config: epochs must list positive budgets"

@@ -96,14 +96,7 @@ impl Default for BuildConfig {
 
 impl BuildConfig {
     pub fn load(path: Option<&Path>) -> Result<Self> {
-        let config: Self = match path {
-            Some(path) => toml::from_str(
-                &std::fs::read_to_string(path)
-                    .with_context(|| format!("reading {}", path.display()))?,
-            )
-            .with_context(|| format!("parsing {}", path.display()))?,
-            None => Self::default(),
-        };
+        let config: Self = crate::config::load_toml(path)?;
         config.space.validate().context("the zoo's search space")?;
         for (what, train) in [("base", &config.base), ("task", &config.task)] {
             if train.batch == 0 || train.learning_rate.is_nan() || train.learning_rate <= 0.0 {

@@ -15,14 +15,7 @@ use crate::synthetic::random_topology;
 
 /// A search space from a TOML file, or the default one.
 pub fn load_space(path: Option<&Path>) -> Result<SpaceConfig> {
-    let space = match path {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
-        }
-        None => SpaceConfig::default(),
-    };
+    let space: SpaceConfig = crate::config::load_toml(path)?;
     space.validate().with_context(|| match path {
         Some(path) => format!("search space in {}", path.display()),
         None => "default search space".into(),
