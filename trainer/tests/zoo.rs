@@ -147,6 +147,7 @@ fn transfer_on_the_built_zoo(root: &Path, pool: &Path, zoo: &Path, zoo_config: &
     assert!(first.status.success(), "{}", stderr(&first));
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(report.join("transfer.json")).unwrap()).unwrap();
+    assert!(report.join("projection.svg").exists());
     let tasks = json["tasks"].as_array().unwrap();
     assert_eq!(tasks.len(), 3);
     for task in tasks {

@@ -261,6 +261,8 @@ pub struct TaskReport {
     /// How many zoo networks the oracle and τ cover.
     pub oracle_networks: usize,
     pub constrained: Vec<Constrained>,
+    /// The task's query embedding (for the projection plot).
+    pub query_embedding: Vec<f32>,
 }
 
 /// Fine-tuning results so far, kept on disk.
@@ -1081,9 +1083,14 @@ pub fn run(options: Options) -> Result<()> {
             correlations,
             oracle_networks: oracle_set.len(),
             constrained,
+            query_embedding: top.query_embedding.clone(),
         });
         // The report so far, so a long evaluation shows its finished tasks.
         write_report(&options, &config, entries.len(), &reports, meta_test.len())?;
+        write_atomic(
+            &options.out.join("projection.svg"),
+            projection(&retriever.index().embeddings, entries, &reports)?.as_bytes(),
+        )?;
     }
     Ok(())
 }
@@ -1109,6 +1116,70 @@ fn summary(config: &TransferConfig, reports: &[TaskReport]) -> Vec<(Selector, Ve
             (selector, means)
         })
         .collect()
+}
+
+/// The zoo's model embeddings and the meta-test queries on the first two principal axes of
+/// the model embeddings, as SVG: models coloured by the family of their task, queries named.
+fn projection(
+    models: &tans_core::retrieval::EmbeddingMatrix,
+    entries: &[ZooEntry],
+    reports: &[TaskReport],
+) -> Result<String> {
+    let (rows, dim) = (models.rows(), models.dim());
+    let mean: Vec<f64> = (0..dim)
+        .map(|j| (0..rows).map(|i| f64::from(models.row(i)[j])).sum::<f64>() / rows as f64)
+        .collect();
+    let centred =
+        nalgebra::DMatrix::from_fn(rows, dim, |i, j| f64::from(models.row(i)[j]) - mean[j]);
+    let eigen = nalgebra::SymmetricEigen::new(centred.transpose() * &centred);
+    let mut axes: Vec<usize> = (0..dim).collect();
+    axes.sort_by(|&a, &b| eigen.eigenvalues[b].total_cmp(&eigen.eigenvalues[a]));
+    let project = |v: &[f32]| -> (f64, f64) {
+        let along = |axis: usize| {
+            v.iter()
+                .zip(&mean)
+                .enumerate()
+                .map(|(j, (x, m))| (f64::from(*x) - m) * eigen.eigenvectors[(j, axis)])
+                .sum::<f64>()
+        };
+        (along(axes[0]), along(axes[1]))
+    };
+    let mut families: Vec<&str> = entries
+        .iter()
+        .map(|e| e.task.split('-').next().unwrap_or(&e.task))
+        .collect();
+    families.sort_unstable();
+    families.dedup();
+    let mut points: Vec<crate::plot::Point> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let (x, y) = project(models.row(i));
+            let family = e.task.split('-').next().unwrap_or(&e.task);
+            crate::plot::Point {
+                x,
+                y,
+                series: families.binary_search(&family).unwrap_or(0),
+                label: None,
+            }
+        })
+        .collect();
+    for report in reports {
+        let (x, y) = project(&report.query_embedding);
+        points.push(crate::plot::Point {
+            x,
+            y,
+            series: families.len(),
+            label: Some(report.task.clone()),
+        });
+    }
+    let mut legend: Vec<String> = families.iter().map(|f| format!("{f} models")).collect();
+    legend.push("meta-test queries".into());
+    Ok(crate::plot::scatter(
+        "Zoo models and meta-test queries, first two principal axes of the model embeddings",
+        &legend,
+        &points,
+    ))
 }
 
 fn network_name(network: Network) -> String {
