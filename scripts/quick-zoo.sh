@@ -42,6 +42,6 @@ stage zoo-report "$TANS" zoo report --zoo "$ZOO"
 stage meta-train "$TANS" meta-train --zoo "$ZOO" --pool "$POOL" --out "$PUBLISHED"
 stage transfer "$TANS" transfer --published "$PUBLISHED" --zoo "$ZOO" --pool "$POOL" \
   --zoo-config "$ZOO_CONFIG" --config "$TRANSFER_CONFIG" --out "$REPORT"
-stage construct "$TANS" zoo construct --zoo "$ZOO" --pool "$POOL" --sizes 300,600,900 \
+stage construct "$TANS" zoo construct --zoo "$ZOO" --pool "$POOL" --sizes 200,400,600 \
   --out "$REPORT/construction"
 du -sh "$POOL" "$ZOO" "$PUBLISHED" >&2
