@@ -53,6 +53,13 @@ fn recorded_fingerprint(path: &Path) -> Option<String> {
     metadata.metadata().as_ref()?.get(METADATA_KEY).cloned()
 }
 
+/// The backbone input at `side` of one packed RGB image of `size` × `size`.
+pub fn packed_input(pixels: &[u8], size: u32, side: u32) -> Vec<f32> {
+    let image = image::RgbImage::from_raw(size, size, pixels.to_vec())
+        .expect("packed images have size × size × 3 bytes");
+    preprocess::to_input(&image::DynamicImage::ImageRgb8(image), side)
+}
+
 /// Features `[n, 1280]` of `n` packed RGB images of `size`, in batches of `batch`.
 fn embed(
     network: &EfficientNetLite0,
@@ -68,11 +75,7 @@ fn embed(
     for chunk in images.chunks(bytes * batch) {
         let inputs: Vec<Vec<f32>> = chunk
             .chunks(bytes)
-            .map(|pixels| {
-                let image = image::RgbImage::from_raw(size, size, pixels.to_vec())
-                    .expect("packed images have size × size × 3 bytes");
-                preprocess::to_input(&image::DynamicImage::ImageRgb8(image), side)
-            })
+            .map(|pixels| packed_input(pixels, size, side))
             .collect();
         let features = network.features(preprocess::batch(&inputs, side, device)?);
         out.extend(features.into_data().iter::<f32>());

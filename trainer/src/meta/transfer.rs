@@ -40,7 +40,7 @@ use tans_data::task::Stage;
 
 use super::logme::logme;
 use crate::publish;
-use crate::zoo::build::{self, BaseRecord, BuildConfig, Images};
+use crate::zoo::build::{self, BuildConfig, Images};
 use crate::zoo::db::{Shard, ZooDb, ZooEntry};
 
 /// Every setting of a transfer evaluation (`--config transfer.toml`; missing fields take
@@ -589,17 +589,6 @@ impl Transfer<'_> {
     }
 }
 
-fn images_of<'a>(task: &'a PackedTask, test: bool) -> Result<Images<'a>> {
-    let side = task.image_size as usize;
-    let (pixels, labels, what) = if test {
-        (&task.test_images, &task.test_labels, "test")
-    } else {
-        (&task.train_images, &task.train_labels, "train")
-    };
-    Images::new(pixels, labels.clone(), side)
-        .with_context(|| format!("task {}: {what} split", task.name))
-}
-
 /// `per_class` seeded training images of every class, as backbone inputs, with labels.
 fn query_inputs(task: &PackedTask, per_class: usize, side: u32, seed: u64) -> (Vec<f32>, Vec<u32>) {
     let mut by_class: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
@@ -614,11 +603,9 @@ fn query_inputs(task: &PackedTask, per_class: usize, side: u32, seed: u64) -> (V
         let picks = index::sample(&mut rng, rows.len(), per_class.min(rows.len()));
         for pick in picks {
             let row = rows[pick];
-            let pixels = task.train_images[row * bytes..(row + 1) * bytes].to_vec();
-            let image = image::RgbImage::from_raw(size, size, pixels)
-                .expect("packed images have size × size × 3 bytes");
-            inputs.extend(tans_core::preprocess::to_input(
-                &image::DynamicImage::ImageRgb8(image),
+            inputs.extend(crate::features::packed_input(
+                &task.train_images[row * bytes..(row + 1) * bytes],
+                size,
                 side,
             ));
             labels.push(class as u32);
@@ -669,11 +656,7 @@ pub fn run(options: Options) -> Result<()> {
         .collect();
     drop(meta_train);
     let base_path = build::base_path(&options.zoo);
-    let record: BaseRecord = serde_json::from_slice(
-        &std::fs::read(base_path.with_extension("json"))
-            .with_context(|| format!("{}: the base supernet's record", base_path.display()))?,
-    )
-    .with_context(|| format!("{}: reading its record", base_path.display()))?;
+    let (base_bytes, record) = build::read_base(&options.zoo)?;
     let base = tans_core::weights::load(
         Supernet::new(
             &SpaceConfig {
@@ -682,7 +665,7 @@ pub fn run(options: Options) -> Result<()> {
             },
             &Device::flex(),
         )?,
-        &std::fs::read(&base_path).with_context(|| format!("reading {}", base_path.display()))?,
+        &base_bytes,
         &base_path.display().to_string(),
     )?
     .to_device(device);
@@ -733,8 +716,8 @@ pub fn run(options: Options) -> Result<()> {
     let mut reports = Vec::new();
     for task in &meta_test {
         let task_seed = tans_data::seed_for(config.seed, &task.name);
-        let train = images_of(task, false)?;
-        let test = images_of(task, true)?;
+        let train = Images::split(task, false)?;
+        let test = Images::split(task, true)?;
         let classes_here = task.classes.len();
         ensure!(
             classes_here >= 2,

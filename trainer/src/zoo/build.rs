@@ -133,6 +133,17 @@ impl<'a> Images<'a> {
         })
     }
 
+    /// The training (`test` false) or test split of a packed task.
+    pub fn split(task: &'a PackedTask, test: bool) -> Result<Self> {
+        let (pixels, labels, what) = if test {
+            (&task.test_images, &task.test_labels, "test")
+        } else {
+            (&task.train_images, &task.train_labels, "train")
+        };
+        Self::new(pixels, labels.clone(), task.image_size as usize)
+            .with_context(|| format!("task {} {what} split", task.name))
+    }
+
     pub fn len(&self) -> usize {
         self.labels.len()
     }
@@ -540,16 +551,7 @@ pub fn build_tasks(
     device: &Device,
 ) -> Result<()> {
     let base = base_path(zoo);
-    let base_bytes = std::fs::read(&base).with_context(|| {
-        format!(
-            "{}: train the base supernet first (`tans zoo base`)",
-            base.display()
-        )
-    })?;
-    let record: BaseRecord = serde_json::from_slice(
-        &std::fs::read(base.with_extension("json"))
-            .with_context(|| format!("{}: the base supernet's record", base.display()))?,
-    )?;
+    let (base_bytes, record) = read_base(zoo)?;
     let base_classes = record.classes;
     let mut db = ZooDb::open(&shard.database(zoo))?;
     let cpu = Device::flex();
@@ -571,11 +573,8 @@ pub fn build_tasks(
             continue;
         }
         let started = Instant::now();
-        let side = task.image_size as usize;
-        let train = Images::new(&task.train_images, task.train_labels.clone(), side)
-            .with_context(|| format!("task {} train split", task.name))?;
-        let test = Images::new(&task.test_images, task.test_labels.clone(), side)
-            .with_context(|| format!("task {} test split", task.name))?;
+        let train = Images::split(task, false)?;
+        let test = Images::split(task, true)?;
         let classes = task.classes.len();
         let mut supernet = tans_core::weights::load(
             supernet_with_classes(config, base_classes)?,
@@ -674,6 +673,24 @@ pub fn build_tasks(
         );
     }
     Ok(())
+}
+
+/// The base supernet's weights and record in `zoo`; a missing or damaged one is an error
+/// naming the file.
+pub fn read_base(zoo: &Path) -> Result<(Vec<u8>, BaseRecord)> {
+    let base = base_path(zoo);
+    let bytes = std::fs::read(&base).with_context(|| {
+        format!(
+            "{}: train the base supernet first (`tans zoo base`)",
+            base.display()
+        )
+    })?;
+    let record = serde_json::from_slice(
+        &std::fs::read(base.with_extension("json"))
+            .with_context(|| format!("{}: the base supernet's record", base.display()))?,
+    )
+    .with_context(|| format!("{}: reading its record", base.display()))?;
+    Ok((bytes, record))
 }
 
 /// What the base supernet was trained on, beside its weights.
