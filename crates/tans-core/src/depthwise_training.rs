@@ -136,17 +136,39 @@ pub fn forward(x: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32> {
     transpose(&y, out_pixels, c)
 }
 
-/// `∂L/∂x` from `∂L/∂y` (`grad`, `[n, c, oh, ow]`).
-pub fn input_grad(grad: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32> {
-    let (c, pixels, out_pixels) = (g.c, g.h * g.w, g.out_h() * g.out_w());
-    let grad = transpose(grad, c, out_pixels);
-    let taps = transpose(weight, c, g.k * g.k);
+/// `∂L/∂x` (`[n, c, h, w]`) and `∂L/∂w` (`[c, 1, k, k]`) from `∂L/∂y` (`grad`, `[n, c, oh,
+/// ow]`), the input `x` and `weight`, each only where asked for; `grad` is transposed once for
+/// both.
+pub fn backward(
+    grad: &[f32],
+    x: &[f32],
+    weight: &[f32],
+    g: &Geometry,
+    input: bool,
+    weights: bool,
+) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+    let grad = transpose(grad, g.c, g.out_h() * g.out_w());
     let pairs = pairs(g);
+    (
+        input.then(|| input_grad(&grad, weight, g, &pairs)),
+        weights.then(|| weight_grad(&grad, x, g, &pairs)),
+    )
+}
+
+/// `∂L/∂x` from the channels-last `∂L/∂y`.
+fn input_grad(
+    grad: &[f32],
+    weight: &[f32],
+    g: &Geometry,
+    pairs: &[(usize, usize, usize)],
+) -> Vec<f32> {
+    let (c, pixels, out_pixels) = (g.c, g.h * g.w, g.out_h() * g.out_w());
+    let taps = transpose(weight, c, g.k * g.k);
     let mut dx = vec![0.0; g.n * pixels * c];
     for_each_chunk(&mut dx, pixels * c, |image, out| {
         let grad = &grad[image * out_pixels * c..(image + 1) * out_pixels * c];
         vectorised(|| {
-            for &(o, i, t) in &pairs {
+            for &(o, i, t) in pairs {
                 multiply_add(
                     &mut out[i * c..(i + 1) * c],
                     &grad[o * c..(o + 1) * c],
@@ -158,19 +180,17 @@ pub fn input_grad(grad: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32> {
     transpose(&dx, pixels, c)
 }
 
-/// `∂L/∂w` (`[c, 1, k, k]`) from `∂L/∂y` and the input `x`.
-pub fn weight_grad(grad: &[f32], x: &[f32], g: &Geometry) -> Vec<f32> {
+/// `∂L/∂w` from the channels-last `∂L/∂y` and the input `x`.
+fn weight_grad(grad: &[f32], x: &[f32], g: &Geometry, pairs: &[(usize, usize, usize)]) -> Vec<f32> {
     let (c, pixels, out_pixels, taps) = (g.c, g.h * g.w, g.out_h() * g.out_w(), g.k * g.k);
-    let grad = transpose(grad, c, out_pixels);
     let x = transpose(x, c, pixels);
-    let pairs = pairs(g);
     // One partial sum per image, added up after.
     let mut partial = vec![0.0; g.n * taps * c];
     for_each_chunk(&mut partial, taps * c, |image, dw| {
         let grad = &grad[image * out_pixels * c..(image + 1) * out_pixels * c];
         let input = &x[image * pixels * c..(image + 1) * pixels * c];
         vectorised(|| {
-            for &(o, i, t) in &pairs {
+            for &(o, i, t) in pairs {
                 multiply_add(
                     &mut dw[t * c..(t + 1) * c],
                     &grad[o * c..(o + 1) * c],
@@ -227,7 +247,7 @@ mod flex {
     use burn::backend::flex::FlexTensor;
     use burn::backend::{Autodiff, Flex, TensorData};
 
-    use super::{Geometry, forward, input_grad, weight_grad};
+    use super::{Geometry, backward, forward};
 
     fn values(t: &FlexTensor) -> Vec<f32> {
         let dense = t.to_contiguous();
@@ -255,12 +275,18 @@ mod flex {
             let [x_node, w_node] = ops.parents;
             let grad = values(&grads.consume::<Flex>(&ops.node));
             let (x, w, g) = ops.state;
-            if let Some(node) = x_node {
-                let dx = input_grad(&grad, &values(&w), &g);
+            let (dx, dw) = backward(
+                &grad,
+                &values(&x),
+                &values(&w),
+                &g,
+                x_node.is_some(),
+                w_node.is_some(),
+            );
+            if let (Some(node), Some(dx)) = (x_node, dx) {
                 grads.register::<Flex>(node.id, tensor(dx, [g.n, g.c, g.h, g.w]));
             }
-            if let Some(node) = w_node {
-                let dw = weight_grad(&grad, &values(&x), &g);
+            if let (Some(node), Some(dw)) = (w_node, dw) {
                 grads.register::<Flex>(node.id, tensor(dw, [g.c, 1, g.k, g.k]));
             }
         }
