@@ -93,6 +93,8 @@ candidates = 3
 oracle_candidates = 2
 knn = 1
 calibration_batches = 1
+predictor_draws = 2
+predictor_epochs = 2
 "#;
 
 /// `tans transfer` over the zoo just built (the tasks of a plain ImageFolder pool count as
@@ -112,21 +114,24 @@ fn transfer_on_the_built_zoo(root: &Path, pool: &Path, zoo: &Path, zoo_config: &
         .arg("--out")
         .arg(&published));
     assert!(meta.status.success(), "{}", stderr(&meta));
-    // A parameter budget half the zoo fits under.
-    let mut params: Vec<u64> = lines(&zoo.join("zoo.jsonl"))
-        .iter()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["params"]
-                .as_u64()
-                .unwrap()
-        })
-        .collect();
-    params.sort_unstable();
-    let budget = params[params.len() / 2];
+    // A parameter and a FLOPs budget half the zoo fits under.
+    let median = |cost: &str| {
+        let mut values: Vec<u64> = lines(&zoo.join("zoo.jsonl"))
+            .iter()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()[cost]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect();
+        values.sort_unstable();
+        values[values.len() / 2]
+    };
+    let (max_params, max_flops) = (median("params"), median("flops"));
     let transfer_config = root.join("transfer.toml");
     std::fs::write(
         &transfer_config,
-        format!("{TRANSFER_CONFIG}max_params = [{budget}]\n"),
+        format!("{TRANSFER_CONFIG}max_params = [{max_params}]\nmax_flops = [{max_flops}]\n"),
     )
     .unwrap();
     let report = root.join("report");
@@ -180,14 +185,28 @@ fn transfer_on_the_built_zoo(root: &Path, pool: &Path, zoo: &Path, zoo_config: &
             }
         }
         assert!(task["logme_whole_zoo_seconds"].as_f64().unwrap() > 0.0);
-        let constrained = &task["constrained"][0];
-        assert_eq!(constrained["max_params"], budget);
-        for side in ["tans", "generic"] {
-            let params = constrained[side]["params"].as_u64().unwrap();
-            assert!(
-                params <= budget,
-                "{side} pick of {params} params over {budget}"
-            );
+        for (constrained, cost, budget) in [
+            (&task["constrained"][0], "params", max_params),
+            (&task["constrained"][1], "flops", max_flops),
+        ] {
+            assert_eq!(constrained["budget"][format!("max-{cost}")], budget);
+            for side in ["tans", "generic"] {
+                let value = constrained[side][cost].as_u64().unwrap();
+                assert!(
+                    value <= budget,
+                    "{side} pick of {value} {cost} over {budget}"
+                );
+            }
+        }
+        // The shipped predictor and the three refitted ones, each with an error on the top
+        // models and on the sample.
+        let predictors = task["predictor"].as_array().unwrap();
+        assert_eq!(predictors.len(), 4, "{predictors:?}");
+        for p in predictors {
+            for error in ["top_mse", "sample_mse"] {
+                let e = p[error].as_f64().unwrap();
+                assert!((0.0..=1.0).contains(&e), "{p}");
+            }
         }
     }
     assert!(stderr(&first).contains(" seed "), "{}", stderr(&first));

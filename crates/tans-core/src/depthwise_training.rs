@@ -6,13 +6,16 @@
 //! gradient run channels-last, as the inference kernel in [`crate::depthwise`] does: the
 //! supernets' planes are 1×1 to 16×16 pixels, too small for per-plane loops, so every (output
 //! pixel, input pixel, tap) pair multiplies whole channel vectors, images in parallel, with
-//! one transpose in and one out per call.
+//! one transpose in and one out per call; the backward pass keeps the forward's channels-last
+//! input.
 //! [`depthwise_conv2d`] runs them on flex (registering the backward with burn's autodiff) and
 //! leaves every other device to burn's grouped `conv2d`.
 
 use burn::tensor::Tensor;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
+
+use crate::cpu::{for_each_chunk, transpose_into, vectorised};
 
 /// The shape of one depthwise convolution: `n` images of `c` channels, `h × w`, a `k × k`
 /// kernel with `stride` and zero `pad`ding on every side.
@@ -37,32 +40,12 @@ impl Geometry {
     }
 }
 
-#[cfg(not(target_arch = "wasm32"))]
-use rayon::prelude::*;
-
-/// Runs `f` over `(index, chunk)` of `data`, in parallel where threads exist.
-fn for_each_chunk(data: &mut [f32], size: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
-    #[cfg(not(target_arch = "wasm32"))]
-    data.par_chunks_mut(size)
-        .enumerate()
-        .for_each(|(i, chunk)| f(i, chunk));
-    #[cfg(target_arch = "wasm32")]
-    data.chunks_mut(size)
-        .enumerate()
-        .for_each(|(i, chunk)| f(i, chunk));
-}
-
 /// `[n, a, b]` → `[n, b, a]` for every `n` (NCHW ↔ NHWC with `a`, `b` the channel and pixel
 /// counts).
 fn transpose(data: &[f32], a: usize, b: usize) -> Vec<f32> {
     let mut out = vec![0.0; data.len()];
     for_each_chunk(&mut out, a * b, |image, out| {
-        let input = &data[image * a * b..(image + 1) * a * b];
-        for (i, row) in input.chunks_exact(b).enumerate() {
-            for (j, &v) in row.iter().enumerate() {
-                out[j * a + i] = v;
-            }
-        }
+        transpose_into(&data[image * a * b..(image + 1) * a * b], a, b, out);
     });
     out
 }
@@ -99,25 +82,10 @@ fn pairs(g: &Geometry) -> Vec<(usize, usize, usize)> {
     pairs
 }
 
-/// Runs `body` with AVX2 and FMA enabled where the CPU has them.
-#[inline(always)]
-fn vectorised(body: impl FnOnce()) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn with_avx2(body: impl FnOnce()) {
-            body()
-        }
-        // SAFETY: the CPU has the features `with_avx2` is compiled for.
-        return unsafe { with_avx2(body) };
-    }
-    body()
-}
-
-/// `y = x ⊛ w`: `x` is `[n, c, h, w]`, `w` is `[c, 1, k, k]`, `y` is `[n, c, oh, ow]`.
+/// `y = x ⊛ w` channels-last: `x` is `[n, h, w, c]`, `weight` is `[c, 1, k, k]`, `y` is
+/// `[n, oh, ow, c]`.
 pub fn forward(x: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32> {
     let (c, pixels, out_pixels) = (g.c, g.h * g.w, g.out_h() * g.out_w());
-    let x = transpose(x, c, pixels);
     let taps = transpose(weight, c, g.k * g.k);
     let pairs = pairs(g);
     let mut y = vec![0.0; g.n * out_pixels * c];
@@ -133,12 +101,11 @@ pub fn forward(x: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32> {
             }
         });
     });
-    transpose(&y, out_pixels, c)
+    y
 }
 
-/// `∂L/∂x` (`[n, c, h, w]`) and `∂L/∂w` (`[c, 1, k, k]`) from `∂L/∂y` (`grad`, `[n, c, oh,
-/// ow]`), the input `x` and `weight`, each only where asked for; `grad` is transposed once for
-/// both.
+/// `∂L/∂x` (`[n, h, w, c]`) and `∂L/∂w` (`[c, 1, k, k]`) from `∂L/∂y` (`grad`, `[n, oh, ow,
+/// c]`), the input `x` (`[n, h, w, c]`) and `weight`, each only where asked for.
 pub fn backward(
     grad: &[f32],
     x: &[f32],
@@ -147,15 +114,14 @@ pub fn backward(
     input: bool,
     weights: bool,
 ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
-    let grad = transpose(grad, g.c, g.out_h() * g.out_w());
     let pairs = pairs(g);
     (
-        input.then(|| input_grad(&grad, weight, g, &pairs)),
-        weights.then(|| weight_grad(&grad, x, g, &pairs)),
+        input.then(|| input_grad(grad, weight, g, &pairs)),
+        weights.then(|| weight_grad(grad, x, g, &pairs)),
     )
 }
 
-/// `∂L/∂x` from the channels-last `∂L/∂y`.
+/// `∂L/∂x` from `∂L/∂y`, both channels-last.
 fn input_grad(
     grad: &[f32],
     weight: &[f32],
@@ -177,13 +143,12 @@ fn input_grad(
             }
         });
     });
-    transpose(&dx, pixels, c)
+    dx
 }
 
-/// `∂L/∂w` from the channels-last `∂L/∂y` and the input `x`.
+/// `∂L/∂w` from `∂L/∂y` and the input `x`, both channels-last.
 fn weight_grad(grad: &[f32], x: &[f32], g: &Geometry, pairs: &[(usize, usize, usize)]) -> Vec<f32> {
     let (c, pixels, out_pixels, taps) = (g.c, g.h * g.w, g.out_h() * g.out_w(), g.k * g.k);
-    let x = transpose(x, c, pixels);
     // One partial sum per image, added up after.
     let mut partial = vec![0.0; g.n * taps * c];
     for_each_chunk(&mut partial, taps * c, |image, dw| {
@@ -245,45 +210,34 @@ mod flex {
     use burn::backend::autodiff::grads::Gradients;
     use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
     use burn::backend::flex::FlexTensor;
-    use burn::backend::{Autodiff, Flex, TensorData};
+    use burn::backend::{Autodiff, Flex};
 
-    use super::{Geometry, backward, forward};
+    use super::{Geometry, backward, forward, transpose};
+    use crate::cpu::{dense, tensor, values};
 
-    fn values(t: &FlexTensor) -> Vec<f32> {
-        let dense = t.to_contiguous();
-        dense.as_slice::<f32>().expect("f32 flex tensors").to_vec()
-    }
-
-    fn tensor(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
-        FlexTensor::from_data(TensorData::new(values, shape))
-    }
-
-    fn run_forward(x: &FlexTensor, w: &FlexTensor, g: &Geometry) -> FlexTensor {
-        tensor(
-            forward(&values(x), &values(w), g),
-            [g.n, g.c, g.out_h(), g.out_w()],
-        )
+    /// The output, and the input channels-last for the backward pass.
+    fn run_forward(x: &FlexTensor, w: &[f32], g: &Geometry) -> (FlexTensor, Vec<f32>) {
+        let x = transpose(values(&dense(x)), g.c, g.h * g.w);
+        let (oh, ow) = (g.out_h(), g.out_w());
+        let y = transpose(&forward(&x, w, g), oh * ow, g.c);
+        (tensor(y, [g.n, g.c, oh, ow]), x)
     }
 
     #[derive(Debug)]
     struct DepthwiseBackward;
 
     impl Backward<Flex, 2> for DepthwiseBackward {
-        type State = (FlexTensor, FlexTensor, Geometry);
+        /// The input channels-last, the weights and the geometry.
+        type State = (Vec<f32>, Vec<f32>, Geometry);
 
         fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
             let [x_node, w_node] = ops.parents;
-            let grad = values(&grads.consume::<Flex>(&ops.node));
             let (x, w, g) = ops.state;
-            let (dx, dw) = backward(
-                &grad,
-                &values(&x),
-                &values(&w),
-                &g,
-                x_node.is_some(),
-                w_node.is_some(),
-            );
+            let grad = dense(&grads.consume::<Flex>(&ops.node));
+            let grad = transpose(values(&grad), g.c, g.out_h() * g.out_w());
+            let (dx, dw) = backward(&grad, &x, &w, &g, x_node.is_some(), w_node.is_some());
             if let (Some(node), Some(dx)) = (x_node, dx) {
+                let dx = transpose(&dx, g.h * g.w, g.c);
                 grads.register::<Flex>(node.id, tensor(dx, [g.n, g.c, g.h, g.w]));
             }
             if let (Some(node), Some(dw)) = (w_node, dw) {
@@ -299,19 +253,15 @@ mod flex {
             x.clone().try_into_primitive::<Ad>(),
             w.clone().try_into_primitive::<Ad>(),
         ) {
+            let taps = values(&dense(wa.primitive())).to_vec();
+            let (y, x_channels_last) = run_forward(xa.primitive(), &taps, &g);
             let out = match DepthwiseBackward
                 .prepare::<NoCheckpointing>([xa.node(), wa.node()])
                 .compute_bound()
                 .stateful()
             {
-                OpsKind::Tracked(prep) => {
-                    let (xp, wp) = (xa.primitive().clone(), wa.primitive().clone());
-                    let y = run_forward(&xp, &wp, &g);
-                    prep.finish((xp, wp, g), y)
-                }
-                OpsKind::UnTracked(prep) => {
-                    prep.finish(run_forward(xa.primitive(), wa.primitive(), &g))
-                }
+                OpsKind::Tracked(prep) => prep.finish((x_channels_last, taps, g), y),
+                OpsKind::UnTracked(prep) => prep.finish(y),
             };
             return Some(Tensor::<4>::from_primitive::<Ad>(out));
         }
@@ -319,9 +269,8 @@ mod flex {
             x.clone().try_into_primitive::<Flex>(),
             w.clone().try_into_primitive::<Flex>(),
         ) {
-            return Some(Tensor::<4>::from_primitive::<Flex>(run_forward(
-                &xp, &wp, &g,
-            )));
+            let (y, _) = run_forward(&xp, values(&dense(&wp)), &g);
+            return Some(Tensor::<4>::from_primitive::<Flex>(y));
         }
         None
     }
@@ -349,11 +298,12 @@ mod tests {
     }
 
     /// Output and both gradients equal burn's grouped convolution, for every kernel and stride
-    /// the search space uses, on planes smaller and larger than the kernel.
+    /// the search space uses, on planes smaller and larger than the kernel, with a dense input
+    /// and a strided one (a permuted view).
     #[test]
     fn forward_and_gradients_match_burns_convolution() {
         let device = Device::flex().autodiff();
-        for (k, stride, side) in [
+        for ((k, stride, side), strided) in [
             (3, 1, 5),
             (5, 2, 8),
             (7, 1, 4),
@@ -362,7 +312,10 @@ mod tests {
             (7, 1, 2),
             (5, 1, 1),
             (7, 1, 1),
-        ] {
+        ]
+        .into_iter()
+        .flat_map(|case| [false, true].map(|strided| (case, strided)))
+        {
             let (n, c) = (2, 3);
             let input: Vec<f32> = (0..n * c * side * side)
                 .map(|i| ((i * 37 % 23) as f32 - 11.0) / 7.0)
@@ -371,10 +324,17 @@ mod tests {
                 .map(|i| ((i * 13 % 17) as f32 - 8.0) / 9.0)
                 .collect();
             let run = |ours: bool| {
-                let x = Param::from_tensor(Tensor::<4>::from_data(
+                let x = Tensor::<4>::from_data(
                     TensorData::new(input.clone(), [n, c, side, side]),
                     &device,
-                ));
+                );
+                let x = Param::from_tensor(if strided {
+                    // The same values, stored channels-last and viewed channels-first.
+                    Tensor::<4>::from_data(x.permute([0, 2, 3, 1]).into_data(), &device)
+                        .permute([0, 3, 1, 2])
+                } else {
+                    x
+                });
                 let w = Param::from_tensor(Tensor::<4>::from_data(
                     TensorData::new(weights.clone(), [c, 1, k, k]),
                     &device,
@@ -415,7 +375,7 @@ mod tests {
                 )
             };
             let (ours, theirs) = (run(true), run(false));
-            let what = format!("k {k} stride {stride} side {side}");
+            let what = format!("k {k} stride {stride} side {side}, strided input {strided}");
             close(&ours.0, &theirs.0, &format!("{what}: output"));
             close(&ours.1, &theirs.1, &format!("{what}: input gradient"));
             close(&ours.2, &theirs.2, &format!("{what}: weight gradient"));

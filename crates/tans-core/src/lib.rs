@@ -11,16 +11,20 @@
 //!   costs and standalone subnets;
 //! - [`depthwise`]: the backbone's depthwise convolutions as a channels-last CPU kernel, and
 //!   [`depthwise_training`]: the supernets' as NCHW CPU kernels with their own backward pass;
+//! - [`norm_training`]: the supernets' batch norm and activation, fused, with their own backward;
+//!   [`cpu`]: what those CPU kernels share (threads, AVX2, channels-first or -last layouts);
 //! - [`weights`]: deterministic burnpack bytes of any network;
 //! - [`zoo`]: the published zoo's manifest and files, checked on load;
 //! - [`search`]: the whole pipeline a user runs.
 
 pub mod backbone;
+pub mod cpu;
 pub mod depthwise;
 pub mod depthwise_training;
 pub mod error;
 pub mod loss;
 pub mod networks;
+pub mod norm_training;
 pub mod ofa;
 pub mod preprocess;
 pub mod query;

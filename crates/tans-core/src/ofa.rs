@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::depthwise_training::depthwise_conv2d;
 use crate::error::{Result, TansError};
+use crate::norm_training::{Activation, batch_norm_activation};
 use crate::topology::{MAX_DEPTH, STAGES, Topology};
 
 const BN_EPSILON: f64 = 1e-5;
@@ -250,30 +251,28 @@ impl ElasticNorm {
         }
     }
 
-    fn forward(&self, x: Tensor<4>, norming: &mut Norming) -> Tensor<4> {
+    /// The batch norm of `x`, then `activation`: with batch statistics (fused on flex, see
+    /// [`crate::norm_training`]), recording them, or with given ones.
+    fn forward(&self, x: Tensor<4>, norming: &mut Norming, activation: Activation) -> Tensor<4> {
         let [_, channels, _, _] = x.dims();
-        let (mean, var) = match norming {
-            Norming::Given(stats) => stats
+        let gamma = self.gamma.val().narrow(0, 0, channels);
+        let beta = self.beta.val().narrow(0, 0, channels);
+        if let Norming::Given(stats) = norming {
+            let (mean, var) = stats
                 .next()
                 .cloned()
-                .expect("the statistics were recorded for this subnet"),
-            Norming::Batch | Norming::Record(_) => {
-                let mean = x.clone().mean_dim(0).mean_dim(2).mean_dim(3);
-                let var = (x.clone() - mean.clone())
-                    .square()
-                    .mean_dim(0)
-                    .mean_dim(2)
-                    .mean_dim(3);
-                (mean.reshape([channels]), var.reshape([channels]))
-            }
-        };
-        if let Norming::Record(stats) = norming {
-            stats.push((mean.clone().detach(), var.clone().detach()));
+                .expect("the statistics were recorded for this subnet");
+            let shape = [1, channels, 1, 1];
+            let y = (x - mean.reshape(shape)) / (var.reshape(shape) + BN_EPSILON).sqrt()
+                * gamma.reshape(shape)
+                + beta.reshape(shape);
+            return activation.apply(y);
         }
-        let shape = [1, channels, 1, 1];
-        let gamma = self.gamma.val().narrow(0, 0, channels).reshape(shape);
-        let beta = self.beta.val().narrow(0, 0, channels).reshape(shape);
-        (x - mean.reshape(shape)) / (var.reshape(shape) + BN_EPSILON).sqrt() * gamma + beta
+        let (y, mean, var) = batch_norm_activation(x, gamma, beta, BN_EPSILON as f32, activation);
+        if let Norming::Record(stats) = norming {
+            stats.push((mean, var));
+        }
+        y
     }
 
     /// A standalone batch norm of the first `channels`, with running statistics `stats`.
@@ -290,11 +289,12 @@ impl ElasticNorm {
     }
 }
 
-fn activation(x: Tensor<4>, hard_swish_on: bool) -> Tensor<4> {
+/// MobileNetV3's activation of a layer: hard-swish in the later stages, ReLU before.
+fn activation(hard_swish_on: bool) -> Activation {
     if hard_swish_on {
-        hard_swish(x)
+        Activation::HardSwish
     } else {
-        relu(x)
+        Activation::Relu
     }
 }
 
@@ -422,14 +422,18 @@ impl ElasticLayer {
             None,
             ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
         );
-        y = activation(self.expand_norm.forward(y, norming), self.hard_swish);
+        y = self
+            .expand_norm
+            .forward(y, norming, activation(self.hard_swish));
         y = depthwise_conv2d(
             y,
             self.depthwise_weight(middle, kernel),
             self.stride,
             kernel / 2,
         );
-        y = activation(self.depthwise_norm.forward(y, norming), self.hard_swish);
+        y = self
+            .depthwise_norm
+            .forward(y, norming, activation(self.hard_swish));
         if let (Some([reduce, expand]), Some([reduce_bias, expand_bias])) =
             (self.squeeze_weights(middle), self.squeeze_biases(middle))
         {
@@ -451,7 +455,7 @@ impl ElasticLayer {
             None,
             ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
         );
-        y = self.project_norm.forward(y, norming);
+        y = self.project_norm.forward(y, norming, Activation::Identity);
         if self.residual { y + input } else { y }
     }
 }
@@ -622,17 +626,21 @@ impl Supernet {
             None,
             ConvOptions::new([self.stem_stride; 2], [1, 1], [1, 1], 1),
         );
-        x = hard_swish(self.stem_norm.forward(x, norming));
+        x = self.stem_norm.forward(x, norming, Activation::HardSwish);
         let input = x.clone();
         let mut y = depthwise_conv2d(x, self.first_depthwise.val(), 1, 1);
-        y = relu(self.first_depthwise_norm.forward(y, norming));
+        y = self
+            .first_depthwise_norm
+            .forward(y, norming, Activation::Relu);
         y = conv2d(
             y,
             self.first_project.val(),
             None,
             ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
         );
-        y = self.first_project_norm.forward(y, norming);
+        y = self
+            .first_project_norm
+            .forward(y, norming, Activation::Identity);
         x = if self.first_project.dims()[0] == stem_width {
             y + input
         } else {
@@ -654,7 +662,9 @@ impl Supernet {
             None,
             ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
         );
-        x = hard_swish(self.final_expand_norm.forward(x, norming));
+        x = self
+            .final_expand_norm
+            .forward(x, norming, Activation::HardSwish);
         let [n, c, _, _] = x.dims();
         let pooled = x.mean_dim(2).mean_dim(3).reshape([n, c]);
         burn::tensor::activation::hard_swish(self.feature_mix.forward(pooled))
@@ -797,14 +807,10 @@ struct SubnetLayer {
 impl SubnetLayer {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let input = x.clone();
-        let mut y = activation(
-            self.expand_norm.forward(self.expand.forward(x)),
-            self.hard_swish,
-        );
-        y = activation(
-            self.depthwise_norm.forward(depthwise(&self.depthwise, y)),
-            self.hard_swish,
-        );
+        let mut y =
+            activation(self.hard_swish).apply(self.expand_norm.forward(self.expand.forward(x)));
+        y = activation(self.hard_swish)
+            .apply(self.depthwise_norm.forward(depthwise(&self.depthwise, y)));
         if let Some((reduce, expand)) = &self.squeeze {
             let [n, c, _, _] = y.dims();
             let pooled = y.clone().mean_dim(2).mean_dim(3).reshape([n, c]);

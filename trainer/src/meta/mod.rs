@@ -6,6 +6,7 @@
 //!   checkpoints;
 //! - [`metrics`]: R@k and ranks;
 //! - [`eval`]: `tans eval`, retrieval against peers and ablations;
+//! - [`predictor_fit`]: the predictor ablation, refitted on frozen embeddings;
 //! - [`logme`]: the LogME transferability score, a selector TANS is compared with;
 //! - [`transfer`]: `tans transfer`, every selector's pick fine-tuned on the meta-test tasks.
 //!
@@ -17,6 +18,7 @@ pub mod data;
 pub mod eval;
 pub mod logme;
 pub mod metrics;
+pub mod predictor_fit;
 pub mod train;
 pub mod transfer;
 

@@ -8,13 +8,16 @@
 //! subnet, our "ImageNet MobileNetV3"), a random zoo model, the largest zoo model, the
 //! dataset-agnostic global best (the zoo model with the highest accuracy on its own task),
 //! LogME and a k-NN probe (each scores a seeded sample of zoo models from one forward pass of
-//! the task's training images), and the oracle: the best fine-tuned network among every pick
-//! and the first models of that sample. Every network is cut out of its supernet with batch
+//! the task's training images), and the oracle: the best fine-tuned network among every pick,
+//! TANS's top models and the first models of that sample. Every network is cut out of its supernet with batch
 //! norm recalibrated on the task's training images. Also: each selector's cost (seconds and
 //! images through networks), LogME's cost over the whole zoo (its measured cost per candidate
 //! times the zoo's size), and the weighted Kendall τ and Spearman ρ of each ranking against fine-tuned
-//! accuracy over the oracle's networks. Fine-tuning results are kept in `transfer-runs.json`,
-//! so a killed evaluation resumes.
+//! accuracy over the oracle's networks. Under parameter and FLOPs budgets, TANS's constrained
+//! pick against the largest base subnet that fits. The predictor's error on TANS's top models
+//! and on the sample, against predictors refitted without the query or the model embedding
+//! ([`super::predictor_fit`]). Fine-tuning results are kept in `transfer-runs.json`, so a
+//! killed evaluation resumes.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -31,14 +34,17 @@ use rand::rngs::StdRng;
 use rand::seq::{SliceRandom, index};
 use serde::{Deserialize, Serialize};
 use tans_core::backbone::ImageEncoder;
-use tans_core::ofa::{SpaceConfig, Subnet, Supernet};
+use tans_core::networks::PerformancePredictor;
+use tans_core::ofa::{Cost, SpaceConfig, Subnet, Supernet};
 use tans_core::zoo::sha256_hex;
 use tans_core::{QueryBatch, SearchRequest, Topology};
 use tans_data::files::write_atomic;
 use tans_data::packed::PackedTask;
 use tans_data::task::Stage;
 
+use super::data::MetaData;
 use super::logme::logme;
+use super::predictor_fit::{self, Inputs, Pairs, mse};
 use crate::publish;
 use crate::zoo::build::{self, BuildConfig, Images};
 use crate::zoo::db::{Shard, ZooDb, ZooEntry};
@@ -68,8 +74,14 @@ pub struct TransferConfig {
     /// Batches of `batch` training images that recalibrate batch norm.
     pub calibration_batches: usize,
     /// Parameter budgets: under each, TANS's pick (re-ranked, constrained search) against the
-    /// largest base-supernet subnet within the budget (the paper's Fig. 6 analogue).
+    /// largest base-supernet subnet within the budget (the paper's Fig. 6a analogue).
     pub max_params: Vec<u64>,
+    /// FLOPs budgets, the same way (Fig. 6b).
+    pub max_flops: Vec<u64>,
+    /// The predictor ablation (Fig. 7c): seeded queries per meta-train task and Adam epochs
+    /// of the predictors refitted on the frozen embeddings.
+    pub predictor_draws: usize,
+    pub predictor_epochs: usize,
     pub seed: u64,
 }
 
@@ -89,6 +101,9 @@ impl Default for TransferConfig {
             knn: 5,
             calibration_batches: 4,
             max_params: vec![350_000, 500_000],
+            max_flops: vec![7_000_000, 9_000_000],
+            predictor_draws: 5,
+            predictor_epochs: 30,
             seed: 777,
         }
     }
@@ -116,6 +131,10 @@ impl TransferConfig {
         ensure!(
             config.calibration_batches > 0,
             "transfer config: calibration_batches must be positive"
+        );
+        ensure!(
+            config.predictor_draws > 0 && config.predictor_epochs > 0,
+            "transfer config: predictor_draws and predictor_epochs must be positive"
         );
         Ok(config)
     }
@@ -226,19 +245,64 @@ pub struct Correlation {
     pub spearman: f64,
 }
 
-/// A network picked under a parameter budget, and how it fine-tuned.
+/// A bound on one cost of a network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Budget {
+    MaxParams(u64),
+    MaxFlops(u64),
+}
+
+impl Budget {
+    /// The cost it bounds, of `cost`.
+    fn measure(self, cost: &tans_core::ofa::Cost) -> u64 {
+        match self {
+            Self::MaxParams(_) => cost.params,
+            Self::MaxFlops(_) => cost.flops,
+        }
+    }
+
+    fn limit(self) -> u64 {
+        match self {
+            Self::MaxParams(limit) | Self::MaxFlops(limit) => limit,
+        }
+    }
+
+    fn constraints(self) -> tans_core::Constraints {
+        match self {
+            Self::MaxParams(limit) => tans_core::Constraints {
+                max_params: Some(limit),
+                ..Default::default()
+            },
+            Self::MaxFlops(limit) => tans_core::Constraints {
+                max_flops: Some(limit),
+                ..Default::default()
+            },
+        }
+    }
+
+    fn label(self) -> String {
+        match self {
+            Self::MaxParams(limit) => format!("params ≤ {limit}"),
+            Self::MaxFlops(limit) => format!("FLOPs ≤ {limit}"),
+        }
+    }
+}
+
+/// A network picked under a budget, and how it fine-tuned.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BudgetPick {
     pub network: Network,
     pub params: u64,
+    pub flops: u64,
     /// Per epoch budget: mean fine-tuned test accuracy over the seeds and its 95% interval.
     pub accuracy: Vec<(usize, f64, f64)>,
 }
 
-/// TANS against the generic network under one parameter budget.
+/// TANS against the generic network under one budget.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Constrained {
-    pub max_params: u64,
+    pub budget: Budget,
     /// `None` when no zoo model fits the budget.
     pub tans: Option<BudgetPick>,
     /// `None` when no base subnet fits the budget.
@@ -261,8 +325,21 @@ pub struct TaskReport {
     /// How many zoo networks the oracle and τ cover.
     pub oracle_networks: usize,
     pub constrained: Vec<Constrained>,
+    /// The predictor's error against fine-tuned accuracy (the largest epoch budget).
+    pub predictor: Vec<PredictorError>,
+    /// How many of the top-ranked models the first column covers.
+    pub predictor_top: usize,
     /// The task's query embedding (for the projection plot).
     pub query_embedding: Vec<f32>,
+}
+
+/// One predictor's mean squared error on a task: over TANS's top-ranked models (Fig. 7c) and
+/// over the seeded sample of the zoo that is fine-tuned for the oracle, a small zoo (Fig. 7d).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PredictorError {
+    pub predictor: String,
+    pub top_mse: f64,
+    pub sample_mse: f64,
 }
 
 /// Fine-tuning results so far, kept on disk.
@@ -693,15 +770,51 @@ pub fn run(options: Options) -> Result<()> {
     let base_topologies: Vec<Topology> = std::iter::once(Topology::smallest())
         .chain((0..500).map(|_| crate::synthetic::random_topology(&mut topology_rng)))
         .collect();
-    let base_params: Vec<u64> = base_topologies
+    let base_costs: Vec<Cost> = base_topologies
         .iter()
-        .map(|t| tans_core::ofa::Cost::of(&build_config.space, t).params)
+        .map(|t| Cost::of(&build_config.space, t))
         .collect();
-    let generic_within = |budget: u64| -> Option<usize> {
+    let generic_within = |budget: Budget| -> Option<usize> {
         (0..base_topologies.len())
-            .filter(|&i| base_params[i] <= budget)
-            .max_by_key(|&i| base_params[i])
+            .filter(|&i| budget.measure(&base_costs[i]) <= budget.limit())
+            .max_by_key(|&i| budget.measure(&base_costs[i]))
     };
+    let budgets: Vec<Budget> = config
+        .max_params
+        .iter()
+        .map(|&b| Budget::MaxParams(b))
+        .chain(config.max_flops.iter().map(|&b| Budget::MaxFlops(b)))
+        .collect();
+    // The predictor ablation: three predictors refitted on the frozen meta-train embeddings.
+    let pairs = {
+        let data = MetaData::from_zoo(&options.zoo, &options.pool, options.side)?;
+        Pairs::meta_train(
+            &data,
+            &retriever,
+            config.per_class,
+            config.predictor_draws,
+            config.seed,
+        )?
+    };
+    let refitted: Vec<(Inputs, PerformancePredictor)> = Inputs::ALL
+        .iter()
+        .map(|&inputs| {
+            let network = &retriever.index().manifest.network;
+            let fitted = predictor_fit::fit(
+                &pairs,
+                inputs,
+                network,
+                config.predictor_epochs,
+                config.seed,
+            );
+            (inputs, fitted)
+        })
+        .collect();
+    eprintln!(
+        "refitted the predictor {} ways on {} meta-train pairs",
+        refitted.len(),
+        pairs.len()
+    );
     let context = Transfer {
         config: &config,
         base_topologies: &base_topologies,
@@ -853,18 +966,15 @@ pub fn run(options: Options) -> Result<()> {
         );
         let logme_whole_zoo_seconds = logme_seconds / sample.len() as f64 * entries.len() as f64;
 
-        // Under each parameter budget: TANS's constrained, re-ranked pick and the largest base
-        // subnet that fits.
+        // Under each budget: TANS's constrained, re-ranked pick and the largest base subnet
+        // that fits.
         let mut constrained_picks = Vec::new();
-        for &budget in &config.max_params {
+        for &budget in &budgets {
             let hits = pollster::block_on(retriever.search(
                 &query,
                 &SearchRequest {
                     k: config.rerank,
-                    constraints: tans_core::Constraints {
-                        max_params: Some(budget),
-                        ..Default::default()
-                    },
+                    constraints: budget.constraints(),
                     rerank: true,
                 },
             ))?;
@@ -873,13 +983,12 @@ pub fn run(options: Options) -> Result<()> {
             constrained_picks.push((budget, tans, generic));
         }
 
-        // Fine-tune every pick and the oracle's sample, each budget and seed.
+        // Fine-tune every pick, TANS's top-ranked models (the predictor's error is measured
+        // on them) and the oracle's sample, each budget and seed.
+        let top_models: Vec<usize> = top.hits.iter().map(|h| h.index).collect();
+        let small_zoo = &sample[..config.oracle_candidates];
         let mut networks: Vec<Network> = selections.iter().map(|s| s.network).collect();
-        networks.extend(
-            sample[..config.oracle_candidates]
-                .iter()
-                .map(|&i| Network::Zoo(i)),
-        );
+        networks.extend(top_models.iter().chain(small_zoo).map(|&i| Network::Zoo(i)));
         for (_, tans, generic) in &constrained_picks {
             networks.extend(tans.iter().chain(generic));
         }
@@ -1034,28 +1143,69 @@ pub fn run(options: Options) -> Result<()> {
                 })
                 .collect()
         };
-        let params_of = |network: Network| match network {
-            Network::Zoo(i) => entries[i].params,
-            Network::BaseSubnet(i) => base_params[i],
-            Network::Base => {
-                tans_core::ofa::Cost::of(&build_config.space, &Topology::largest()).params
-            }
+        let cost_of = |network: Network| match network {
+            Network::Zoo(i) => Cost {
+                params: entries[i].params,
+                flops: entries[i].flops,
+            },
+            Network::BaseSubnet(i) => base_costs[i],
+            Network::Base => Cost::of(&build_config.space, &Topology::largest()),
         };
         let budget_pick = |network: Option<Network>| {
-            network.map(|network| BudgetPick {
-                network,
-                params: params_of(network),
-                accuracy: accuracy_of(network),
+            network.map(|network| {
+                let cost = cost_of(network);
+                BudgetPick {
+                    network,
+                    params: cost.params,
+                    flops: cost.flops,
+                    accuracy: accuracy_of(network),
+                }
             })
         };
         let constrained = constrained_picks
             .iter()
-            .map(|&(max_params, tans, generic)| Constrained {
-                max_params,
+            .map(|&(budget, tans, generic)| Constrained {
+                budget,
                 tans: budget_pick(tans),
                 generic: budget_pick(generic),
             })
             .collect();
+
+        // The predictors against fine-tuned accuracy, on the top-ranked models and the sample.
+        let truth_of = |models: &[usize]| -> Vec<f64> {
+            models
+                .iter()
+                .map(|&i| mean_at(Network::Zoo(i), last))
+                .collect()
+        };
+        let embeddings_of = |models: &[usize]| -> Vec<f32> {
+            models
+                .iter()
+                .flat_map(|&i| retriever.index().embeddings.row(i).iter().copied())
+                .collect()
+        };
+        let shipped =
+            |models: &[usize]| pollster::block_on(retriever.predict(&top.query_embedding, models));
+        let mut predictor = vec![PredictorError {
+            predictor: "as meta-trained (shipped)".into(),
+            top_mse: mse(&shipped(&top_models)?, &truth_of(&top_models)),
+            sample_mse: mse(&shipped(small_zoo)?, &truth_of(small_zoo)),
+        }];
+        for (inputs, fitted) in &refitted {
+            let predicted = |models: &[usize]| {
+                predictor_fit::predict(
+                    fitted,
+                    *inputs,
+                    &top.query_embedding,
+                    &embeddings_of(models),
+                )
+            };
+            predictor.push(PredictorError {
+                predictor: inputs.label().into(),
+                top_mse: mse(&predicted(&top_models)?, &truth_of(&top_models)),
+                sample_mse: mse(&predicted(small_zoo)?, &truth_of(small_zoo)),
+            });
+        }
         reports.push(TaskReport {
             task: task.name.clone(),
             classes: classes_here,
@@ -1066,6 +1216,8 @@ pub fn run(options: Options) -> Result<()> {
             correlations,
             oracle_networks: oracle_set.len(),
             constrained,
+            predictor,
+            predictor_top: top_models.len(),
             query_embedding: top.query_embedding.clone(),
         });
         // The report so far, so a long evaluation shows its finished tasks.
@@ -1173,6 +1325,53 @@ fn network_name(network: Network) -> String {
     }
 }
 
+/// The predictors' mean squared error per task and on average (Fig. 7c and 7d analogues).
+fn predictor_table(config: &TransferConfig, reports: &[TaskReport]) -> String {
+    let Some(first) = reports.first() else {
+        return String::new();
+    };
+    let last = config.epochs.iter().max().expect("validated non-empty");
+    let mut md = format!(
+        "\n## Predictor error\n\nMean squared error of predicted against fine-tuned accuracy \
+         (E={last}, mean over seeds), on TANS's top {} models by similarity (the paper's Fig. 7c) \
+         and on the oracle's seeded sample of {} zoo models, a small random zoo (Fig. 7d). The \
+         refitted predictors have the shipped one's shape and are fitted after meta-training on \
+         the frozen meta-train embeddings ({} queries per task, {} epochs), each seeing what its \
+         name says; the other input is zeroed.\n\n| task |",
+        first.predictor_top,
+        config.oracle_candidates,
+        config.predictor_draws,
+        config.predictor_epochs
+    );
+    for p in &first.predictor {
+        md.push_str(&format!(" {}: top | sample |", p.predictor));
+    }
+    md.push_str(&format!(
+        "\n| --- |{}\n",
+        " --- | --- |".repeat(first.predictor.len())
+    ));
+    let mut means = vec![(Vec::new(), Vec::new()); first.predictor.len()];
+    for report in reports {
+        md.push_str(&format!("| {} |", report.task));
+        for (p, (top, sample)) in report.predictor.iter().zip(&mut means) {
+            md.push_str(&format!(" {:.4} | {:.4} |", p.top_mse, p.sample_mse));
+            top.push(p.top_mse);
+            sample.push(p.sample_mse);
+        }
+        md.push('\n');
+    }
+    md.push_str("| **mean** |");
+    for (top, sample) in &means {
+        md.push_str(&format!(
+            " **{:.4}** | **{:.4}** |",
+            mean_ci(top).0,
+            mean_ci(sample).0
+        ));
+    }
+    md.push('\n');
+    md
+}
+
 fn write_report(
     options: &Options,
     config: &TransferConfig,
@@ -1219,7 +1418,8 @@ fn write_report(
          cosine schedule per epoch, batch {}) on the task's training images, {} seed(s) per \
          budget; accuracy on the task's test images, mean ± 95% interval over seeds. LogME and \
          the k-NN probe ({}-NN, leave-one-out) score a seeded sample of {} zoo models; the \
-         oracle is the best fine-tuned network among every pick and the first {} of that sample.\n\n\
+         oracle is the best fine-tuned network among every pick, TANS's top {} by similarity \
+         and the first {} of that sample.\n\n\
          ## Mean over the {} meta-test tasks (of {tasks})\n\n| selector | {} |\n| --- |{}\n",
         options.published.display(),
         options.zoo.display(),
@@ -1232,6 +1432,7 @@ fn write_report(
         config.seeds,
         config.knn,
         config.candidates,
+        config.rerank,
         config.oracle_candidates,
         reports.len(),
         epochs.join(" | "),
@@ -1246,6 +1447,7 @@ fn write_report(
         ));
     }
     md.push_str("\n![mean accuracy per selector](transfer.svg)\n");
+    md.push_str(&predictor_table(config, reports));
     for report in reports {
         md.push_str(&format!(
             "\n## {}\n\n{} classes, {} training and {} test images. LogME over the whole zoo: \
@@ -1287,12 +1489,12 @@ fn write_report(
         ));
         if !report.constrained.is_empty() {
             md.push_str(
-                "\n| params budget | TANS pick (params) | accuracy | largest base subnet within (params) | accuracy |\n\
+                "\n| budget | TANS pick (params, FLOPs) | accuracy | largest base subnet within (params, FLOPs) | accuracy |\n\
                  | --- | --- | --- | --- | --- |\n",
             );
             let cell = |pick: &Option<BudgetPick>| match pick {
                 Some(p) => (
-                    format!("{} ({})", network_name(p.network), p.params),
+                    format!("{} ({}, {})", network_name(p.network), p.params, p.flops),
                     p.accuracy
                         .iter()
                         .map(|(e, mean, ci)| {
@@ -1307,7 +1509,11 @@ fn write_report(
                 let (tans, generic) = (cell(&c.tans), cell(&c.generic));
                 md.push_str(&format!(
                     "| {} | {} | {} | {} | {} |\n",
-                    c.max_params, tans.0, tans.1, generic.0, generic.1
+                    c.budget.label(),
+                    tans.0,
+                    tans.1,
+                    generic.0,
+                    generic.1
                 ));
             }
         }

@@ -1,0 +1,78 @@
+//! What the CPU training kernels ([`crate::depthwise_training`], [`crate::norm_training`])
+//! share: images in parallel, AVX2 where the CPU has it, a cache-friendly transpose, and
+//! reading and making burn flex tensors.
+
+#[cfg(not(target_arch = "wasm32"))]
+use rayon::prelude::*;
+
+/// Runs `f` over `(index, chunk)` of `data`, in parallel where threads exist.
+pub(crate) fn for_each_chunk<T: Send>(
+    data: &mut [T],
+    size: usize,
+    f: impl Fn(usize, &mut [T]) + Sync + Send,
+) {
+    #[cfg(not(target_arch = "wasm32"))]
+    data.par_chunks_mut(size)
+        .enumerate()
+        .for_each(|(i, chunk)| f(i, chunk));
+    #[cfg(target_arch = "wasm32")]
+    data.chunks_mut(size)
+        .enumerate()
+        .for_each(|(i, chunk)| f(i, chunk));
+}
+
+/// `values` (`[rows, cols]`) as `[cols, rows]` into `out`, in 8 × 8 tiles: written column by
+/// column, a whole transpose stores at a stride of `rows` floats, which for the power-of-two
+/// pixel counts of supernet planes keeps evicting its own cache lines.
+pub(crate) fn transpose_into(values: &[f32], rows: usize, cols: usize, out: &mut [f32]) {
+    const TILE: usize = 8;
+    assert!(values.len() >= rows * cols && out.len() >= rows * cols);
+    for r0 in (0..rows).step_by(TILE) {
+        let r1 = (r0 + TILE).min(rows);
+        for c0 in (0..cols).step_by(TILE) {
+            let c1 = (c0 + TILE).min(cols);
+            for r in r0..r1 {
+                for (c, &v) in (c0..c1).zip(&values[r * cols + c0..r * cols + c1]) {
+                    out[c * rows + r] = v;
+                }
+            }
+        }
+    }
+}
+
+/// Runs `body` with AVX2 and FMA enabled where the CPU has them.
+#[inline(always)]
+pub(crate) fn vectorised(body: impl FnOnce()) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn with_avx2(body: impl FnOnce()) {
+            body()
+        }
+        // SAFETY: the CPU has the features `with_avx2` is compiled for.
+        return unsafe { with_avx2(body) };
+    }
+    body()
+}
+
+/// A flex tensor's values, dense: the tensor itself where it is already, a copy otherwise
+/// (read them with [`values`]).
+#[cfg(feature = "cpu-training")]
+pub(crate) fn dense(t: &burn::backend::flex::FlexTensor) -> burn::backend::flex::FlexTensor {
+    t.to_contiguous()
+}
+
+/// The values of a [`dense`] f32 flex tensor.
+#[cfg(feature = "cpu-training")]
+pub(crate) fn values(t: &burn::backend::flex::FlexTensor) -> &[f32] {
+    t.as_slice::<f32>().expect("dense f32 flex tensors")
+}
+
+/// A flex tensor of `values` in `shape`.
+#[cfg(feature = "cpu-training")]
+pub(crate) fn tensor(
+    values: Vec<f32>,
+    shape: impl Into<burn::tensor::Shape>,
+) -> burn::backend::flex::FlexTensor {
+    burn::backend::flex::FlexTensor::from_data(burn::backend::TensorData::new(values, shape))
+}
