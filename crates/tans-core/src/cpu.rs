@@ -1,5 +1,5 @@
 //! What the CPU training kernels ([`crate::depthwise_training`], [`crate::norm_training`])
-//! share: images in parallel, AVX2 where the CPU has it, a cache-friendly transpose, and
+//! share: images in parallel, whether the CPU has AVX2, a cache-friendly transpose, and
 //! reading and making burn flex tensors.
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -21,6 +21,14 @@ pub(crate) fn for_each_chunk<T: Send>(
         .for_each(|(i, chunk)| f(i, chunk));
 }
 
+/// How many threads [`for_each_chunk`] runs on.
+pub(crate) fn threads() -> usize {
+    #[cfg(not(target_arch = "wasm32"))]
+    return rayon::current_num_threads();
+    #[cfg(target_arch = "wasm32")]
+    return 1;
+}
+
 /// `values` (`[rows, cols]`) as `[cols, rows]` into `out`, in 8 × 8 tiles: written column by
 /// column, a whole transpose stores at a stride of `rows` floats, which for the power-of-two
 /// pixel counts of supernet planes keeps evicting its own cache lines.
@@ -40,20 +48,43 @@ pub(crate) fn transpose_into(values: &[f32], rows: usize, cols: usize, out: &mut
     }
 }
 
-/// Runs `body` with AVX2 and FMA enabled where the CPU has them.
-#[inline(always)]
-pub(crate) fn vectorised(body: impl FnOnce()) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn with_avx2(body: impl FnOnce()) {
-            body()
-        }
-        // SAFETY: the CPU has the features `with_avx2` is compiled for.
-        return unsafe { with_avx2(body) };
-    }
-    body()
+/// Whether the CPU has AVX2 and FMA, for which each kernel's hot loop has a second copy
+/// compiled (`#[target_feature]` on a function of its own: a closure run under a
+/// target-feature function is not compiled for those features).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub(crate) fn has_avx2() -> bool {
+    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
 }
+
+/// Defines a function twice: as written, and compiled with AVX2 + FMA, which it runs where
+/// the CPU has them. The body must call only `#[inline(always)]` functions in its hot loop:
+/// neither closures nor other functions are compiled for the features of the function they
+/// are called from.
+macro_rules! avx2_twin {
+    (
+        $(#[$meta:meta])*
+        fn $name:ident $(<$($generic:ident: $bound:path),*>)? ($($arg:ident: $ty:ty),* $(,)?)
+            $(-> $ret:ty)? $body:block
+    ) => {
+        $(#[$meta])*
+        fn $name $(<$($generic: $bound),*>)? ($($arg: $ty),*) $(-> $ret)? {
+            #[inline(always)]
+            fn body $(<$($generic: $bound),*>)? ($($arg: $ty),*) $(-> $ret)? $body
+            #[cfg(target_arch = "x86_64")]
+            if $crate::cpu::has_avx2() {
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2 $(<$($generic: $bound),*>)? ($($arg: $ty),*) $(-> $ret)? {
+                    body $(::<$($generic),*>)? ($($arg),*)
+                }
+                // SAFETY: the CPU has the features `avx2` is compiled for.
+                return unsafe { avx2 $(::<$($generic),*>)? ($($arg),*) };
+            }
+            body $(::<$($generic),*>)? ($($arg),*)
+        }
+    };
+}
+pub(crate) use avx2_twin;
 
 /// A flex tensor's values, dense: the tensor itself where it is already, a copy otherwise
 /// (read them with [`values`]).

@@ -15,7 +15,7 @@ use burn::tensor::Tensor;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 
-use crate::cpu::{for_each_chunk, transpose_into, vectorised};
+use crate::cpu::{avx2_twin, for_each_chunk, transpose_into};
 
 /// The shape of one depthwise convolution: `n` images of `c` channels, `h × w`, a `k × k`
 /// kernel with `stride` and zero `pad`ding on every side.
@@ -50,11 +50,22 @@ fn transpose(data: &[f32], a: usize, b: usize) -> Vec<f32> {
     out
 }
 
-/// `acc += a ⊙ b` over whole channel vectors; compiled once more with AVX2 + FMA below.
-#[inline(always)]
-fn multiply_add(acc: &mut [f32], a: &[f32], b: &[f32]) {
-    for ((acc, a), b) in acc.iter_mut().zip(a).zip(b) {
-        *acc += a * b;
+avx2_twin! {
+    /// `out[o·c..][..c] += a[i·c..][..c] ⊙ b[t·c..][..c]` for every `(o, i, t)` in `triples`:
+    /// whole channel vectors.
+    fn multiply_add_all(
+        out: &mut [f32],
+        a: &[f32],
+        b: &[f32],
+        triples: &[(usize, usize, usize)],
+        c: usize,
+    ) {
+        for &(o, i, t) in triples {
+            let (acc, a, b) = (&mut out[o * c..][..c], &a[i * c..][..c], &b[t * c..][..c]);
+            for ((acc, a), b) in acc.iter_mut().zip(a).zip(b) {
+                *acc += a * b;
+            }
+        }
     }
 }
 
@@ -91,15 +102,7 @@ pub fn forward(x: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32> {
     let mut y = vec![0.0; g.n * out_pixels * c];
     for_each_chunk(&mut y, out_pixels * c, |image, out| {
         let input = &x[image * pixels * c..(image + 1) * pixels * c];
-        vectorised(|| {
-            for &(o, i, t) in &pairs {
-                multiply_add(
-                    &mut out[o * c..(o + 1) * c],
-                    &input[i * c..(i + 1) * c],
-                    &taps[t * c..(t + 1) * c],
-                );
-            }
-        });
+        multiply_add_all(out, input, &taps, &pairs, c);
     });
     y
 }
@@ -130,18 +133,12 @@ fn input_grad(
 ) -> Vec<f32> {
     let (c, pixels, out_pixels) = (g.c, g.h * g.w, g.out_h() * g.out_w());
     let taps = transpose(weight, c, g.k * g.k);
+    // Each pair adds to its input pixel: (input pixel, output pixel, tap).
+    let triples: Vec<_> = pairs.iter().map(|&(o, i, t)| (i, o, t)).collect();
     let mut dx = vec![0.0; g.n * pixels * c];
     for_each_chunk(&mut dx, pixels * c, |image, out| {
         let grad = &grad[image * out_pixels * c..(image + 1) * out_pixels * c];
-        vectorised(|| {
-            for &(o, i, t) in pairs {
-                multiply_add(
-                    &mut out[i * c..(i + 1) * c],
-                    &grad[o * c..(o + 1) * c],
-                    &taps[t * c..(t + 1) * c],
-                );
-            }
-        });
+        multiply_add_all(out, grad, &taps, &triples, c);
     });
     dx
 }
@@ -149,20 +146,14 @@ fn input_grad(
 /// `∂L/∂w` from `∂L/∂y` and the input `x`, both channels-last.
 fn weight_grad(grad: &[f32], x: &[f32], g: &Geometry, pairs: &[(usize, usize, usize)]) -> Vec<f32> {
     let (c, pixels, out_pixels, taps) = (g.c, g.h * g.w, g.out_h() * g.out_w(), g.k * g.k);
+    // Each pair adds to its tap: (tap, output pixel, input pixel).
+    let triples: Vec<_> = pairs.iter().map(|&(o, i, t)| (t, o, i)).collect();
     // One partial sum per image, added up after.
     let mut partial = vec![0.0; g.n * taps * c];
     for_each_chunk(&mut partial, taps * c, |image, dw| {
         let grad = &grad[image * out_pixels * c..(image + 1) * out_pixels * c];
         let input = &x[image * pixels * c..(image + 1) * pixels * c];
-        vectorised(|| {
-            for &(o, i, t) in pairs {
-                multiply_add(
-                    &mut dw[t * c..(t + 1) * c],
-                    &grad[o * c..(o + 1) * c],
-                    &input[i * c..(i + 1) * c],
-                );
-            }
-        });
+        multiply_add_all(dw, grad, input, &triples, c);
     });
     let mut dw = vec![0.0; taps * c];
     for image in partial.chunks_exact(taps * c) {

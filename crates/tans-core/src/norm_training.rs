@@ -12,7 +12,7 @@
 use burn::tensor::activation::{hard_swish, relu};
 use burn::tensor::{Tensor, TensorData};
 
-use crate::cpu::{for_each_chunk, vectorised};
+use crate::cpu::{avx2_twin, for_each_chunk, threads};
 
 /// What follows the batch norm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,13 +78,10 @@ impl Function for HardSwishFn {
     }
     #[inline(always)]
     fn slope(z: f32) -> f32 {
-        if z < -3.0 {
-            0.0
-        } else if z > 3.0 {
-            1.0
-        } else {
-            (2.0 * z + 3.0) / 6.0
-        }
+        // Selects rather than branches, so that the loops around it vectorise.
+        let inside = (2.0 * z + 3.0) / 6.0;
+        let above = if z > 3.0 { 1.0 } else { inside };
+        if z < -3.0 { 0.0 } else { above }
     }
 }
 
@@ -110,63 +107,134 @@ pub struct Statistics {
     pub variance: Vec<f32>,
 }
 
-/// `(Σ f(a, b).0, Σ f(a, b).1)` over the pairs of `a` and `b`, in eight independent lanes so
-/// that the compiler vectorises it.
-#[inline(always)]
-fn lane_sums(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> (f32, f32)) -> (f32, f32) {
-    let (mut first, mut second) = ([0.0f32; 8], [0.0f32; 8]);
-    let (a_chunks, b_chunks) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (a_rest, b_rest) = (a_chunks.remainder(), b_chunks.remainder());
-    for (a, b) in a_chunks.zip(b_chunks) {
-        for lane in 0..8 {
-            let (x, y) = f(a[lane], b[lane]);
-            first[lane] += x;
-            second[lane] += y;
-        }
-    }
-    let (mut x_sum, mut y_sum) = (first.iter().sum::<f32>(), second.iter().sum::<f32>());
-    for (&a, &b) in a_rest.iter().zip(b_rest) {
-        let (x, y) = f(a, b);
-        x_sum += x;
-        y_sum += y;
-    }
-    (x_sum, y_sum)
+/// One channel's batch norm in the backward pass: `z = scale·x + offset` before the
+/// activation and `x̂ = (x − mean)·inverse`.
+#[derive(Debug, Clone, Copy)]
+struct Channel {
+    scale: f32,
+    offset: f32,
+    mean: f32,
+    inverse: f32,
 }
 
-/// Per channel, the sums of `f(channel, a, b)`'s two values over the pairs of `a` and `b`
-/// (both `[n, c, pixels]`): f32 within a plane, f64 across images, images in parallel.
+avx2_twin! {
+    /// Adds `v − shift` and `(v − shift)²` of one plane into per-pixel sums.
+    fn plane_moments(plane: &[f32], shift: f32, sum: &mut [f32], squares: &mut [f32]) {
+        for ((&v, sum), squares) in plane.iter().zip(sum).zip(squares) {
+            let d = v - shift;
+            *sum += d;
+            *squares += d * d;
+        }
+    }
+}
+
+avx2_twin! {
+    /// `out = act(scale·x + offset)` over one plane.
+    fn plane_output<A: Function>(out: &mut [f32], x: &[f32], scale: f32, offset: f32) {
+        for (out, &v) in out.iter_mut().zip(x) {
+            *out = A::value(scale * v + offset);
+        }
+    }
+}
+
+/// `∂L/∂z` and `x̂` at one value.
+#[inline(always)]
+fn pre_activation<A: Function>(k: Channel, v: f32, dy: f32) -> (f32, f32) {
+    (
+        dy * A::slope(k.scale * v + k.offset),
+        (v - k.mean) * k.inverse,
+    )
+}
+
+avx2_twin! {
+    /// Adds `∂L/∂z` and `∂L/∂z · x̂` of one plane into per-pixel sums.
+    fn plane_gradient_sums<A: Function>(
+        x: &[f32],
+        dy: &[f32],
+        k: Channel,
+        sum: &mut [f32],
+        weighted: &mut [f32],
+    ) {
+        for (((&v, &g), sum), weighted) in x.iter().zip(dy).zip(sum).zip(weighted) {
+            let (dz, normalised) = pre_activation::<A>(k, v, g);
+            *sum += dz;
+            *weighted += dz * normalised;
+        }
+    }
+}
+
+avx2_twin! {
+    /// `∂L/∂x = factor·(∂L/∂z − mean ∂L/∂z − x̂·mean(∂L/∂z · x̂))` over one plane.
+    fn plane_input_gradient<A: Function>(
+        out: &mut [f32],
+        x: &[f32],
+        dy: &[f32],
+        k: Channel,
+        factor: f32,
+        mean_dz: f32,
+        mean_dz_normalised: f32,
+    ) {
+        for ((out, &v), &g) in out.iter_mut().zip(x).zip(dy) {
+            let (dz, normalised) = pre_activation::<A>(k, v, g);
+            *out = factor * (dz - mean_dz - normalised * mean_dz_normalised);
+        }
+    }
+}
+
+/// Per channel, the sums over every image and pixel of the two values that `add(channel, a,
+/// b, first, second)` adds into per-pixel sums (`first`, `second`: one plane each) for the
+/// planes of `a` and `b` (both `[n, c, pixels]`). The images are split into one group per
+/// thread, each with its own per-pixel sums (elementwise adds vectorise where a plane's sum does
+/// not), which are added up in f64 at the end.
 fn channel_sums(
     s: Shape,
     a: &[f32],
     b: &[f32],
-    f: impl Fn(usize, f32, f32) -> (f32, f32) + Sync,
+    add: impl Fn(usize, &[f32], &[f32], &mut [f32], &mut [f32]) + Sync,
 ) -> (Vec<f64>, Vec<f64>) {
-    let c = s.c;
-    let mut partial = vec![(0.0f32, 0.0f32); s.n * c];
-    for_each_chunk(&mut partial, c, |image, sums| {
-        let range = image * s.image_len()..(image + 1) * s.image_len();
-        let planes = a[range.clone()]
-            .chunks_exact(s.pixels)
-            .zip(b[range].chunks_exact(s.pixels));
-        vectorised(|| {
-            for (channel, (sum, (a, b))) in sums.iter_mut().zip(planes).enumerate() {
-                *sum = lane_sums(a, b, |a, b| f(channel, a, b));
+    let (len, pixels) = (s.image_len(), s.pixels);
+    let groups = threads().clamp(1, s.n.max(1));
+    let per_group = s.n.div_ceil(groups);
+    let mut partial = vec![0.0f32; groups * 2 * len];
+    for_each_chunk(&mut partial, 2 * len, |group, sums| {
+        let (first, second) = sums.split_at_mut(len);
+        for image in group * per_group..((group + 1) * per_group).min(s.n) {
+            let range = image * len..(image + 1) * len;
+            let planes = a[range.clone()]
+                .chunks_exact(pixels)
+                .zip(b[range].chunks_exact(pixels))
+                .zip(first.chunks_exact_mut(pixels))
+                .zip(second.chunks_exact_mut(pixels));
+            for (channel, (((a, b), first), second)) in planes.enumerate() {
+                add(channel, a, b, first, second);
             }
-        });
+        }
     });
-    let mut first = vec![0.0; c];
-    let mut second = vec![0.0; c];
-    for image in partial.chunks_exact(c) {
-        for (channel, &(a, b)) in image.iter().enumerate() {
-            first[channel] += f64::from(a);
-            second[channel] += f64::from(b);
+    let total = |sums: &[f32]| sums.iter().map(|&v| f64::from(v)).sum::<f64>();
+    let mut first = vec![0.0; s.c];
+    let mut second = vec![0.0; s.c];
+    for group in partial.chunks_exact(2 * len) {
+        let (a, b) = group.split_at(len);
+        for (channel, (a, b)) in a
+            .chunks_exact(pixels)
+            .zip(b.chunks_exact(pixels))
+            .enumerate()
+        {
+            first[channel] += total(a);
+            second[channel] += total(b);
         }
     }
     (first, second)
 }
 
-/// `out = f(channel, a, b)` elementwise over `[n, c, pixels]` values, images in parallel.
-fn map(s: Shape, a: &[f32], b: &[f32], f: impl Fn(usize, f32, f32) -> f32 + Sync) -> Vec<f32> {
+/// A new `[n, c, pixels]` tensor, each plane written by `plane(channel, out, a, b)` from the
+/// planes of `a` and `b`, images in parallel.
+fn map_planes(
+    s: Shape,
+    a: &[f32],
+    b: &[f32],
+    plane: impl Fn(usize, &mut [f32], &[f32], &[f32]) + Sync,
+) -> Vec<f32> {
     let mut out = vec![0.0; a.len()];
     for_each_chunk(&mut out, s.image_len(), |image, out| {
         let range = image * s.image_len()..(image + 1) * s.image_len();
@@ -174,13 +242,9 @@ fn map(s: Shape, a: &[f32], b: &[f32], f: impl Fn(usize, f32, f32) -> f32 + Sync
             .chunks_exact_mut(s.pixels)
             .zip(a[range.clone()].chunks_exact(s.pixels))
             .zip(b[range].chunks_exact(s.pixels));
-        vectorised(|| {
-            for (channel, ((out, a), b)) in planes.enumerate() {
-                for ((out, &a), &b) in out.iter_mut().zip(a).zip(b) {
-                    *out = f(channel, a, b);
-                }
-            }
-        });
+        for (channel, ((out, a), b)) in planes.enumerate() {
+            plane(channel, out, a, b);
+        }
     });
     out
 }
@@ -212,9 +276,8 @@ fn forward_with<A: Function>(
     // Sums of x − shift with each channel's first value as its shift, so that the variance
     // loses no precision to a mean far from zero.
     let shift: Vec<f32> = (0..s.c).map(|c| x[c * s.pixels]).collect();
-    let (sum, squares) = channel_sums(s, x, x, |channel, v, _| {
-        let d = v - shift[channel];
-        (d, d * d)
+    let (sum, squares) = channel_sums(s, x, x, |channel, plane, _, sum, squares| {
+        plane_moments(plane, shift[channel], sum, squares)
     });
     let count = (s.n * s.pixels) as f64;
     let mean: Vec<f32> = sum
@@ -228,8 +291,8 @@ fn forward_with<A: Function>(
         .map(|(&m, &q)| (q / count - (m / count).powi(2)).max(0.0) as f32)
         .collect();
     let (scale, offset) = affine(gamma, beta, &mean, &variance, epsilon);
-    let y = map(s, x, x, |channel, v, _| {
-        A::value(scale[channel] * v + offset[channel])
+    let y = map_planes(s, x, x, |channel, out, plane, _| {
+        plane_output::<A>(out, plane, scale[channel], offset[channel])
     });
     (y, Statistics { mean, variance })
 }
@@ -286,30 +349,30 @@ fn backward_with<A: Function>(
     epsilon: f32,
     s: Shape,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    let inverse: Vec<f32> = statistics
-        .variance
-        .iter()
-        .map(|v| 1.0 / (v + epsilon).sqrt())
+    let (scale, offset) = affine(gamma, beta, &statistics.mean, &statistics.variance, epsilon);
+    let channels: Vec<Channel> = (0..s.c)
+        .map(|c| Channel {
+            scale: scale[c],
+            offset: offset[c],
+            mean: statistics.mean[c],
+            inverse: 1.0 / (statistics.variance[c] + epsilon).sqrt(),
+        })
         .collect();
-    let mean = &statistics.mean;
-    // z = γ·x̂ + β = scale·x + offset, the batch norm's output, per channel.
-    let (scale, offset) = affine(gamma, beta, mean, &statistics.variance, epsilon);
-    // ∂L/∂z at one value, and x̂ there.
-    let pre_activation = |channel: usize, v: f32, dy: f32| {
-        let z = scale[channel] * v + offset[channel];
-        (dy * A::slope(z), (v - mean[channel]) * inverse[channel])
-    };
-    let (d_beta, d_gamma) = channel_sums(s, x, grad, |channel, v, dy| {
-        let (dz, normalised) = pre_activation(channel, v, dy);
-        (dz, dz * normalised)
+    let (d_beta, d_gamma) = channel_sums(s, x, grad, |channel, x, dy, sum, weighted| {
+        plane_gradient_sums::<A>(x, dy, channels[channel], sum, weighted)
     });
     let count = (s.n * s.pixels) as f64;
-    let mean_dz: Vec<f32> = d_beta.iter().map(|&d| (d / count) as f32).collect();
-    let mean_dz_normalised: Vec<f32> = d_gamma.iter().map(|&d| (d / count) as f32).collect();
-    let factor: Vec<f32> = gamma.iter().zip(&inverse).map(|(g, i)| g * i).collect();
-    let dx = map(s, x, grad, |channel, v, dy| {
-        let (dz, normalised) = pre_activation(channel, v, dy);
-        factor[channel] * (dz - mean_dz[channel] - normalised * mean_dz_normalised[channel])
+    let dx = map_planes(s, x, grad, |channel, out, x, dy| {
+        let k = channels[channel];
+        plane_input_gradient::<A>(
+            out,
+            x,
+            dy,
+            k,
+            gamma[channel] * k.inverse,
+            (d_beta[channel] / count) as f32,
+            (d_gamma[channel] / count) as f32,
+        )
     });
     let to_f32 = |v: Vec<f64>| v.into_iter().map(|d| d as f32).collect();
     (dx, to_f32(d_gamma), to_f32(d_beta))
