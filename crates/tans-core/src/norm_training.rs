@@ -9,8 +9,8 @@
 //! [`batch_norm_activation`] runs them on flex (registering the backward with burn's autodiff)
 //! and the same formula as tensor operations on every other device.
 
+use burn::tensor::Tensor;
 use burn::tensor::activation::{hard_swish, relu};
-use burn::tensor::{Tensor, TensorData};
 
 use crate::cpu::{avx2_twin, for_each_chunk, threads};
 
@@ -404,7 +404,8 @@ pub fn batch_norm_activation(
         },
     ) {
         let device = x.device();
-        let stat = |v: Vec<f32>| Tensor::<1>::from_data(TensorData::new(v, [c]), &device);
+        let stat =
+            |v: Vec<f32>| Tensor::<1>::from_data(burn::tensor::TensorData::new(v, [c]), &device);
         return (y, stat(statistics.mean), stat(statistics.variance));
     }
     let _ = (n, h, w);
