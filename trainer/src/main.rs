@@ -50,6 +50,27 @@ enum Command {
         #[arg(long, value_enum, default_value_t)]
         device: Compute,
     },
+    /// Print one CPU measurement (JSON) of the meta-training step time on a random batch of
+    /// the given shape, for `scripts/bench-meta.sh`.
+    MetaBench {
+        /// Pairs per step (every meta-train task).
+        #[arg(long, default_value_t = 149)]
+        tasks: usize,
+        #[arg(long, default_value_t = 20)]
+        classes: usize,
+        #[arg(long, default_value_t = 5)]
+        per_class: usize,
+        #[arg(long, default_value_t = 1280)]
+        feature_dim: usize,
+        #[arg(long, default_value_t = 512)]
+        functional_dim: usize,
+        /// The paper's linear query encoder instead of the default deep one.
+        #[arg(long)]
+        linear: bool,
+        /// Keep running for at least this long (and 5 steps), then report the median.
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+    },
     /// Evaluate retrieval over a built zoo against peers and ablations (each trained with
     /// everything else equal); writes report.md and report.json, and resumes after a kill.
     Eval {
@@ -431,6 +452,30 @@ fn main() -> Result<()> {
             device: device.device()?,
             device_name: device.describe()?,
         }),
+        Command::MetaBench {
+            tasks,
+            classes,
+            per_class,
+            feature_dim,
+            functional_dim,
+            linear,
+            seconds,
+        } => {
+            let shape = meta::bench::BenchShape {
+                tasks,
+                classes,
+                per_class,
+                feature_dim,
+                functional_dim,
+                query_encoder: if linear {
+                    tans_core::QueryEncoderKind::Linear
+                } else {
+                    tans_core::QueryEncoderKind::Deep
+                },
+            };
+            println!("{}", meta::bench::step_time(shape, seconds)?);
+            Ok(())
+        }
         Command::Search {
             zoo,
             query,

@@ -576,7 +576,7 @@ mod flex {
 #[cfg(all(test, feature = "cpu-training"))]
 mod tests {
     use burn::module::Param;
-    use burn::tensor::Device;
+    use burn::tensor::{Device, TensorData};
 
     use super::*;
 

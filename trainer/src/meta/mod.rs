@@ -1,5 +1,6 @@
 //! Meta-training (`tans meta-train`): the cross-modal retrieval space over a built zoo.
 //!
+//! - [`bench`]: `tans meta-bench`, the training step's time for the PyTorch comparison;
 //! - [`data`]: the zoo database and the pool's cached backbone features, in memory and checked
 //!   against each other;
 //! - [`train`]: the meta-contrastive loop with seeded validation, early stopping and resumable
@@ -14,6 +15,7 @@
 //! `query-networks.bpk`, `model-embeddings.f32`), all three networks (`networks.bpk`, for
 //! evaluation) and `meta-train.json` (configuration, history, provenance).
 
+pub mod bench;
 pub mod data;
 pub mod eval;
 pub mod logme;

@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail, ensure};
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
@@ -296,6 +296,40 @@ pub fn embed_models(
     Ok(out)
 }
 
+/// The positive pairs of one step, on the training device: row i of the query sets and of the
+/// models' inputs and accuracies belong together.
+#[derive(Debug, Clone)]
+pub struct StepBatch {
+    pub query: QueryTensors,
+    /// Normalised topologies, `[pairs, 45]`.
+    pub topology: Tensor<2>,
+    /// Functional embeddings, `[pairs, F_m]`.
+    pub functional: Tensor<2>,
+    /// Each model's accuracy on its own task, `[pairs]`.
+    pub accuracy: Tensor<1>,
+}
+
+/// One meta-training step: both embeddings, the predictor, the objective, its backward pass
+/// and an Adam update. Returns the updated networks and the loss's parts before the update
+/// (a diverged loss is the caller's to refuse).
+pub fn train_step(
+    networks: TansNetworks,
+    optimiser: &mut ModuleOptimizer,
+    pairs: StepBatch,
+    config: &MetaTrainConfig,
+) -> Result<(TansNetworks, StepLoss)> {
+    let (q, m) = networks.embed(pairs.query, pairs.topology, pairs.functional);
+    let predicted = networks.query.predictor.forward(q.clone(), m.clone());
+    let loss = meta_contrastive_loss(q, m, predicted, pairs.accuracy, &config.loss);
+    let parts = StepLoss {
+        total: scalar(loss.total.clone())?,
+        contrastive: scalar(loss.contrastive.clone())?,
+        predictor_mse: scalar(loss.predictor_mse.clone())?,
+    };
+    let grads = GradientsParams::from_grads(loss.total.backward(), &networks);
+    Ok((optimiser.step(config.learning_rate, networks, grads), parts))
+}
+
 /// The loss parts of one step.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct StepLoss {
@@ -494,15 +528,14 @@ pub fn train(data: &MetaData, run: &MetaTrainRun) -> Result<MetaTrained> {
         let (topology, functional) =
             data.model_inputs(&models, config.functional_embedding, &device);
         let accuracy: Vec<f32> = models.iter().map(|&i| data.models[i].accuracy).collect();
-        let accuracy = Tensor::<1>::from_floats(accuracy.as_slice(), &device);
-        let (q, m) = networks.embed(QueryTensors::new(&batch, &device), topology, functional);
-        let predicted = networks.query.predictor.forward(q.clone(), m.clone());
-        let loss = meta_contrastive_loss(q, m, predicted, accuracy, &config.loss);
-        let parts = StepLoss {
-            total: scalar(loss.total.clone())?,
-            contrastive: scalar(loss.contrastive.clone())?,
-            predictor_mse: scalar(loss.predictor_mse.clone())?,
+        let pairs = StepBatch {
+            query: QueryTensors::new(&batch, &device),
+            topology,
+            functional,
+            accuracy: Tensor::<1>::from_floats(accuracy.as_slice(), &device),
         };
+        let parts;
+        (networks, parts) = train_step(networks, &mut optimiser, pairs, config)?;
         if !parts.total.is_finite() {
             bail!(
                 "{}: training diverged at step {step}: loss {}",
@@ -510,8 +543,6 @@ pub fn train(data: &MetaData, run: &MetaTrainRun) -> Result<MetaTrained> {
                 parts.total
             );
         }
-        let grads = GradientsParams::from_grads(loss.total.backward(), &networks);
-        networks = optimiser.step(config.learning_rate, networks, grads);
         history.losses.push(parts);
         history.steps_done += 1;
         bar.inc(1);

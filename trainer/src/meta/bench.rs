@@ -1,0 +1,133 @@
+//! `tans meta-bench`: meta-training step time on the CPU for `scripts/bench-meta.sh`, which
+//! runs a PyTorch implementation of the same three networks, objective and Adam update at the
+//! same batch alongside (issue 6). One step is [`train_step`] — what `tans meta-train` runs —
+//! on a fixed random batch of `tasks` pairs: a query set of `classes` × `per_class` feature
+//! rows and one model per task, as meta-training draws them with every task in every step.
+
+use std::time::Instant;
+
+use anyhow::{Result, ensure};
+use burn::optim::AdamConfig;
+use burn::tensor::{Device, Distribution, Tensor};
+use tans_core::networks::{ClassPooling, QueryTensors};
+use tans_core::topology::TOPOLOGY_LEN;
+use tans_core::{QueryEncoderKind, TansNetworks};
+
+use super::train::{MetaTrainConfig, StepBatch, train_step};
+
+/// The batch one benchmarked step trains on.
+#[derive(Debug, Clone, Copy)]
+pub struct BenchShape {
+    /// Pairs per step (every meta-train task of the full pool: 149).
+    pub tasks: usize,
+    pub classes: usize,
+    pub per_class: usize,
+    /// Backbone feature size (EfficientNet-Lite0: 1280).
+    pub feature_dim: usize,
+    /// Functional-embedding size (the search space's feature-mix width: 512).
+    pub functional_dim: usize,
+    pub query_encoder: QueryEncoderKind,
+}
+
+/// Median seconds per step over at least `seconds` (and 5 steps, after 2 warm-up steps), as
+/// JSON, with the networks and loss of the default [`MetaTrainConfig`].
+pub fn step_time(shape: BenchShape, seconds: f64) -> Result<serde_json::Value> {
+    let BenchShape {
+        tasks,
+        classes,
+        per_class,
+        feature_dim,
+        functional_dim,
+        query_encoder,
+    } = shape;
+    ensure!(
+        tasks >= 2 && classes >= 1 && per_class >= 1 && feature_dim >= 1 && functional_dim >= 1,
+        "meta-bench needs at least 2 tasks and one class, image, feature and functional value"
+    );
+    let config = MetaTrainConfig {
+        query_encoder,
+        ..MetaTrainConfig::default()
+    };
+    let network = tans_core::NetworkConfig {
+        embed_dim: config.embed_dim,
+        query_hidden: config.query_hidden,
+        predictor_hidden: config.predictor_hidden,
+        ..tans_core::NetworkConfig::new(feature_dim, functional_dim, query_encoder)
+    };
+    let device = Device::flex().autodiff();
+    device.seed(config.seed);
+    let mut networks = TansNetworks::init(&network, &device);
+    let mut optimiser = AdamConfig::new().init();
+    let normal = Distribution::Normal(0.0, 1.0);
+    let set_pool: Vec<f32> = (0..tasks)
+        .flat_map(|set| {
+            (0..tasks * classes).map(move |class| {
+                if class / classes == set {
+                    1.0 / classes as f32
+                } else {
+                    0.0
+                }
+            })
+        })
+        .collect();
+    let pairs = StepBatch {
+        query: QueryTensors {
+            features: Tensor::random([tasks * classes * per_class, feature_dim], normal, &device),
+            class_pooling: ClassPooling::Uniform(per_class),
+            set_pool: tans_core::networks::matrix(set_pool, tasks, tasks * classes, &device),
+        },
+        topology: Tensor::random([tasks, TOPOLOGY_LEN], Distribution::Default, &device),
+        functional: Tensor::random([tasks, functional_dim], normal, &device),
+        accuracy: Tensor::random([tasks], Distribution::Default, &device),
+    };
+    let mut times = Vec::new();
+    let mut warm_up = 2;
+    let started = Instant::now();
+    while warm_up > 0 || started.elapsed().as_secs_f64() < seconds || times.len() < 5 {
+        let step_started = Instant::now();
+        (networks, _) = train_step(networks, &mut optimiser, pairs.clone(), &config)?;
+        if warm_up > 0 {
+            warm_up -= 1;
+        } else {
+            times.push(step_started.elapsed().as_secs_f64());
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    Ok(serde_json::json!({
+        "runtime": "burn 0.22.1 flex",
+        "threads": rayon::current_num_threads(),
+        "query_encoder": query_encoder,
+        "tasks": tasks,
+        "classes": classes,
+        "per_class": per_class,
+        "feature_dim": feature_dim,
+        "functional_dim": functional_dim,
+        "steps": times.len(),
+        "median_step_s": median,
+        "steps_per_s": 1.0 / median,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tiny_bench_reports_its_shape_and_a_positive_step_time() {
+        let shape = BenchShape {
+            tasks: 3,
+            classes: 2,
+            per_class: 2,
+            feature_dim: 8,
+            functional_dim: 4,
+            query_encoder: QueryEncoderKind::Deep,
+        };
+        let result = step_time(shape, 0.0).unwrap();
+        assert_eq!(result["tasks"], 3);
+        assert_eq!(result["steps"], 5);
+        assert!(result["median_step_s"].as_f64().unwrap() > 0.0);
+        let one_task = BenchShape { tasks: 1, ..shape };
+        assert!(step_time(one_task, 0.0).is_err());
+    }
+}
