@@ -1,9 +1,14 @@
-# Sourced by the scripts that run the PyTorch reference of the backbone: installs Debian's
-# python3-torch if it is missing, imports the weights (burnpack, for the Rust side) and fetches
+# Sourced by the scripts that run the PyTorch peers: installs Debian's python3-torch and
+# OpenBLAS if they are missing, imports the weights (burnpack, for the Rust side) and fetches
 # the network code of PyPI `efficientnet-lite-pytorch` 0.1.0; sets WEIGHTS (the pinned `.pth`),
 # CODE (the network code folder) and TANS (the built `tans` binary).
 if ! /usr/bin/python3 -c "import torch" 2> /dev/null; then
   apt-get install -y --no-install-recommends python3-torch >&2
+fi
+# Debian's torch calls the system BLAS for its matrix products (Linear layers); without
+# OpenBLAS that is the reference BLAS, about 60× slower, which would make a straw-man peer.
+if [ ! -e /usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3 ]; then
+  apt-get install -y --no-install-recommends libopenblas0-pthread >&2
 fi
 cargo xtask tans backbone import >&2
 TANS=${CARGO_TARGET_DIR:-$HOME/.cache/tans/target}/release/tans
