@@ -10,10 +10,11 @@ Prints one JSON line.
 import json
 import os
 import sys
-import time
 
 import torch
 from torch import nn
+
+from bench_timing import median_step_time
 
 tasks, classes, per_class, feature_dim, functional_dim = map(int, sys.argv[1:6])
 encoder, seconds = sys.argv[6], float(sys.argv[7])
@@ -90,26 +91,18 @@ accuracy = torch.rand(tasks)
 
 
 def step():
-    t = time.perf_counter()
     optimiser.zero_grad()
     total = loss(*net(features, set_pool, topology, functional), accuracy)
     total.item()
     total.backward()
     optimiser.step()
-    return time.perf_counter() - t
 
 
-for _ in range(2):
-    step()
-runs, start = [], time.perf_counter()
-while time.perf_counter() - start < seconds or len(runs) < 5:
-    runs.append(step())
-runs.sort()
-median = runs[len(runs) // 2]
+steps, median = median_step_time(step, seconds)
 print(json.dumps({
     "runtime": f"pytorch {torch.__version__}",
     "threads": torch.get_num_threads(),
     "query_encoder": encoder, "tasks": tasks, "classes": classes, "per_class": per_class,
     "feature_dim": feature_dim, "functional_dim": functional_dim,
-    "steps": len(runs), "median_step_s": median, "steps_per_s": 1 / median,
+    "steps": steps, "median_step_s": median, "steps_per_s": 1 / median,
 }))

@@ -8,10 +8,11 @@ SPACE.json: the "space" object `tans zoo space` prints. Prints one JSON line.
 import json
 import os
 import sys
-import time
 
 import torch
 from torch import nn
+
+from bench_timing import median_step_time
 
 space = json.load(open(sys.argv[1]))
 batch, seconds = int(sys.argv[2]), float(sys.argv[3])
@@ -98,24 +99,16 @@ y = torch.arange(batch) % space["classes"]
 
 
 def step():
-    t = time.perf_counter()
     optimiser.zero_grad()
     nn.functional.cross_entropy(net(x), y).backward()
     optimiser.step()
-    return time.perf_counter() - t
 
 
-for _ in range(2):
-    step()
-runs, start = [], time.perf_counter()
-while time.perf_counter() - start < seconds or len(runs) < 5:
-    runs.append(step())
-runs.sort()
-median = runs[len(runs) // 2]
+steps, median = median_step_time(step, seconds)
 print(json.dumps({
     "runtime": f"pytorch {torch.__version__}, largest subnet",
     "threads": torch.get_num_threads(),
     "params": sum(p.numel() for p in net.parameters()),
-    "batch": batch, "side": side, "steps": len(runs),
+    "batch": batch, "side": side, "steps": steps,
     "median_step_s": median, "images_per_s": batch / median,
 }))

@@ -107,3 +107,21 @@ pub(crate) fn tensor(
 ) -> burn::backend::flex::FlexTensor {
     burn::backend::flex::FlexTensor::from_data(burn::backend::TensorData::new(values, shape))
 }
+
+/// A test input `[n, c, h, w]` as a parameter, stored channels-first or, with `channels_last`,
+/// stored channels-last and viewed channels-first: the two layouts the kernels accept.
+#[cfg(all(test, feature = "cpu-training"))]
+pub(crate) fn test_input(
+    values: Vec<f32>,
+    dims: [usize; 4],
+    channels_last: bool,
+    device: &burn::tensor::Device,
+) -> burn::module::Param<burn::tensor::Tensor<4>> {
+    use burn::tensor::{Tensor, TensorData};
+    let x = Tensor::<4>::from_data(TensorData::new(values, dims), device);
+    burn::module::Param::from_tensor(if channels_last {
+        Tensor::<4>::from_data(x.permute([0, 2, 3, 1]).into_data(), device).permute([0, 3, 1, 2])
+    } else {
+        x
+    })
+}

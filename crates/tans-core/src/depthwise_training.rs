@@ -315,17 +315,7 @@ mod tests {
                 .map(|i| ((i * 13 % 17) as f32 - 8.0) / 9.0)
                 .collect();
             let run = |ours: bool| {
-                let x = Tensor::<4>::from_data(
-                    TensorData::new(input.clone(), [n, c, side, side]),
-                    &device,
-                );
-                let x = Param::from_tensor(if strided {
-                    // The same values, stored channels-last and viewed channels-first.
-                    Tensor::<4>::from_data(x.permute([0, 2, 3, 1]).into_data(), &device)
-                        .permute([0, 3, 1, 2])
-                } else {
-                    x
-                });
+                let x = crate::cpu::test_input(input.clone(), [n, c, side, side], strided, &device);
                 let w = Param::from_tensor(Tensor::<4>::from_data(
                     TensorData::new(weights.clone(), [c, 1, k, k]),
                     &device,

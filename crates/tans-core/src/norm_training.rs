@@ -389,26 +389,38 @@ pub fn batch_norm_activation(
     epsilon: f32,
     activation: Activation,
 ) -> (Tensor<4>, Tensor<1>, Tensor<1>) {
-    let [n, c, h, w] = x.dims();
     #[cfg(feature = "cpu-training")]
-    if let Some((y, statistics)) = flex::batch_norm_activation(
-        &x,
-        &gamma,
-        &beta,
-        epsilon,
-        activation,
-        Shape {
+    {
+        let [n, c, h, w] = x.dims();
+        let shape = Shape {
             n,
             c,
             pixels: h * w,
-        },
-    ) {
-        let device = x.device();
-        let stat =
-            |v: Vec<f32>| Tensor::<1>::from_data(burn::tensor::TensorData::new(v, [c]), &device);
-        return (y, stat(statistics.mean), stat(statistics.variance));
+        };
+        if let Some((y, statistics)) =
+            flex::batch_norm_activation(&x, &gamma, &beta, epsilon, activation, shape)
+        {
+            let device = x.device();
+            let stat = |v: Vec<f32>| {
+                Tensor::<1>::from_data(burn::tensor::TensorData::new(v, [c]), &device)
+            };
+            return (y, stat(statistics.mean), stat(statistics.variance));
+        }
     }
-    let _ = (n, h, w);
+    let (y, mean, variance) = composite(x, gamma, beta, epsilon, activation);
+    (y, mean.detach(), variance.detach())
+}
+
+/// The same batch norm and activation as burn tensor operations (autodiff derives their
+/// backward): the path off flex, and what the kernels are tested against.
+fn composite(
+    x: Tensor<4>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    epsilon: f32,
+    activation: Activation,
+) -> (Tensor<4>, Tensor<1>, Tensor<1>) {
+    let c = x.dims()[1];
     let mean = x.clone().mean_dim(0).mean_dim(2).mean_dim(3);
     let variance = (x.clone() - mean.clone())
         .square()
@@ -420,8 +432,8 @@ pub fn batch_norm_activation(
         + beta.reshape(shape);
     (
         activation.apply(y),
-        mean.reshape([c]).detach(),
-        variance.reshape([c]).detach(),
+        mean.reshape([c]),
+        variance.reshape([c]),
     )
 }
 
@@ -623,17 +635,8 @@ mod tests {
                         c,
                         pixels: side * side,
                     };
-                    let x = Tensor::<4>::from_data(
-                        TensorData::new(input.clone(), [n, c, side, side]),
-                        &device,
-                    );
-                    let x = Param::from_tensor(if strided {
-                        // The same values, stored channels-last and viewed channels-first.
-                        Tensor::<4>::from_data(x.permute([0, 2, 3, 1]).into_data(), &device)
-                            .permute([0, 3, 1, 2])
-                    } else {
-                        x
-                    });
+                    let x =
+                        crate::cpu::test_input(input.clone(), [n, c, side, side], strided, &device);
                     let vector = |v: &Vec<f32>| {
                         Param::from_tensor(Tensor::<1>::from_data(
                             TensorData::new(v.clone(), [c]),
@@ -653,17 +656,9 @@ mod tests {
                         .expect("an autodiff flex device runs our kernels");
                         (y, statistics.mean, statistics.variance)
                     } else {
-                        let mean = x.val().mean_dim(0).mean_dim(2).mean_dim(3);
-                        let variance = (x.val() - mean.clone())
-                            .square()
-                            .mean_dim(0)
-                            .mean_dim(2)
-                            .mean_dim(3);
-                        let shape = [1, c, 1, 1];
-                        let y = (x.val() - mean.clone()) / (variance.clone() + 1e-5).sqrt()
-                            * gamma.val().reshape(shape)
-                            + beta.val().reshape(shape);
-                        (activation.apply(y), values(mean), values(variance))
+                        let (y, mean, variance) =
+                            composite(x.val(), gamma.val(), beta.val(), 1e-5, activation);
+                        (y, values(mean), values(variance))
                     };
                     let dims = y.dims();
                     let weights: Vec<f32> = (0..dims.iter().product::<usize>())
