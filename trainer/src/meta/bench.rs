@@ -48,12 +48,7 @@ pub fn step_time(shape: BenchShape, seconds: f64) -> Result<serde_json::Value> {
         query_encoder,
         ..MetaTrainConfig::default()
     };
-    let network = tans_core::NetworkConfig {
-        embed_dim: config.embed_dim,
-        query_hidden: config.query_hidden,
-        predictor_hidden: config.predictor_hidden,
-        ..tans_core::NetworkConfig::new(feature_dim, functional_dim, query_encoder)
-    };
+    let network = config.network_for(feature_dim, functional_dim);
     let device = Device::flex().autodiff();
     device.seed(config.seed);
     let mut networks = TansNetworks::init(&network, &device);

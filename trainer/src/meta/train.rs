@@ -108,11 +108,16 @@ impl MetaTrainConfig {
 
     /// The networks' sizes for `data`.
     pub fn network(&self, data: &MetaData) -> NetworkConfig {
+        self.network_for(data.feature_dim, data.functional_dim)
+    }
+
+    /// The networks' sizes for inputs of these sizes.
+    pub fn network_for(&self, feature_dim: usize, functional_dim: usize) -> NetworkConfig {
         NetworkConfig {
             embed_dim: self.embed_dim,
             query_hidden: self.query_hidden,
             predictor_hidden: self.predictor_hidden,
-            ..NetworkConfig::new(data.feature_dim, data.functional_dim, self.query_encoder)
+            ..NetworkConfig::new(feature_dim, functional_dim, self.query_encoder)
         }
     }
 }
