@@ -207,16 +207,7 @@ pub fn bench(
         );
         Ok(elapsed)
     };
-    for _ in 0..3 {
-        run()?;
-    }
-    let mut runs = Vec::new();
-    let started = Instant::now();
-    while started.elapsed().as_secs_f64() < seconds || runs.len() < 5 {
-        runs.push(run()?);
-    }
-    runs.sort_by(f64::total_cmp);
-    let median = runs[runs.len() / 2];
+    let (runs, median) = crate::timing::median_seconds(3, seconds, run)?;
     Ok(serde_json::json!({
         "runtime": if burn_convolutions {
             "burn 0.22.1 flex, burn's NCHW convolutions"
@@ -226,7 +217,7 @@ pub fn bench(
         "threads": rayon::current_num_threads(),
         "side": side,
         "batch": batch,
-        "runs": runs.len(),
+        "runs": runs,
         "median_batch_s": median,
         "images_per_s": batch as f64 / median,
     }))

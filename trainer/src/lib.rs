@@ -13,6 +13,7 @@ pub mod publish;
 pub mod search;
 pub mod synthetic;
 pub mod synthetic_zoo;
+pub mod timing;
 pub mod zoo;
 
 /// Tests that seed burn's device RNG and then draw from it hold this lock, so that tests running

@@ -9,9 +9,11 @@ use std::time::Instant;
 use anyhow::{Result, ensure};
 use burn::optim::AdamConfig;
 use burn::tensor::{Device, Distribution, Tensor};
-use tans_core::networks::{ClassPooling, QueryTensors};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tans_core::networks::QueryTensors;
 use tans_core::topology::TOPOLOGY_LEN;
-use tans_core::{QueryEncoderKind, TansNetworks};
+use tans_core::{QueryBatch, QueryEncoderKind, QuerySet, TansNetworks};
 
 use super::train::{MetaTrainConfig, StepBatch, train_step};
 
@@ -51,44 +53,37 @@ pub fn step_time(shape: BenchShape, seconds: f64) -> Result<serde_json::Value> {
     let network = config.network_for(feature_dim, functional_dim);
     let device = Device::flex().autodiff();
     device.seed(config.seed);
-    let mut networks = TansNetworks::init(&network, &device);
     let mut optimiser = AdamConfig::new().init();
     let normal = Distribution::Normal(0.0, 1.0);
-    let set_pool: Vec<f32> = (0..tasks)
-        .flat_map(|set| {
-            (0..tasks * classes).map(move |class| {
-                if class / classes == set {
-                    1.0 / classes as f32
-                } else {
-                    0.0
-                }
-            })
+    // One query set per task, `per_class` rows of every class, as meta-training draws them.
+    let mut rng = StdRng::seed_from_u64(config.seed);
+    let rows = classes * per_class;
+    let features: Vec<f32> = (0..tasks * rows * feature_dim)
+        .map(|_| rng.random_range(-1.0..1.0))
+        .collect();
+    let labels: Vec<u32> = (0..rows).map(|row| (row / per_class) as u32).collect();
+    let sets: Vec<QuerySet> = features
+        .chunks(rows * feature_dim)
+        .map(|features| QuerySet {
+            features,
+            labels: Some(&labels),
         })
         .collect();
+    let batch = QueryBatch::new(feature_dim, &sets)?;
     let pairs = StepBatch {
-        query: QueryTensors {
-            features: Tensor::random([tasks * classes * per_class, feature_dim], normal, &device),
-            class_pooling: ClassPooling::Uniform(per_class),
-            set_pool: tans_core::networks::matrix(set_pool, tasks, tasks * classes, &device),
-        },
+        query: QueryTensors::new(&batch, &device),
         topology: Tensor::random([tasks, TOPOLOGY_LEN], Distribution::Default, &device),
         functional: Tensor::random([tasks, functional_dim], normal, &device),
         accuracy: Tensor::random([tasks], Distribution::Default, &device),
     };
-    let mut times = Vec::new();
-    let mut warm_up = 2;
-    let started = Instant::now();
-    while warm_up > 0 || started.elapsed().as_secs_f64() < seconds || times.len() < 5 {
-        let step_started = Instant::now();
-        (networks, _) = train_step(networks, &mut optimiser, pairs.clone(), &config)?;
-        if warm_up > 0 {
-            warm_up -= 1;
-        } else {
-            times.push(step_started.elapsed().as_secs_f64());
-        }
-    }
-    times.sort_by(f64::total_cmp);
-    let median = times[times.len() / 2];
+    let mut networks = Some(TansNetworks::init(&network, &device));
+    let (steps, median) = crate::timing::median_seconds(2, seconds, || {
+        let started = Instant::now();
+        let current = networks.take().expect("put back after every step");
+        let (next, _) = train_step(current, &mut optimiser, pairs.clone(), &config)?;
+        networks = Some(next);
+        Ok(started.elapsed().as_secs_f64())
+    })?;
     Ok(serde_json::json!({
         "runtime": "burn 0.22.1 flex",
         "threads": rayon::current_num_threads(),
@@ -98,7 +93,7 @@ pub fn step_time(shape: BenchShape, seconds: f64) -> Result<serde_json::Value> {
         "per_class": per_class,
         "feature_dim": feature_dim,
         "functional_dim": functional_dim,
-        "steps": times.len(),
+        "steps": steps,
         "median_step_s": median,
         "steps_per_s": 1.0 / median,
     }))

@@ -4,8 +4,6 @@
 //! through the supernet (the architecture PyTorch gets), and the sandwich step (largest,
 //! smallest and two random subnets) that zoo building runs.
 
-use std::time::Instant;
-
 use anyhow::Result;
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
@@ -28,7 +26,7 @@ pub fn train_throughput(
     sandwich: bool,
 ) -> Result<serde_json::Value> {
     let device = Device::flex().autodiff();
-    let mut model = Supernet::new(space, &Device::flex())?
+    let model = Supernet::new(space, &Device::flex())?
         .to_device(&device)
         .train();
     let mut optimiser = SgdConfig::new()
@@ -41,7 +39,7 @@ pub fn train_throughput(
     let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [batch]), &device);
     let mut rng = StdRng::seed_from_u64(7);
     let mut step = |model: Supernet| -> (Supernet, f64) {
-        let started = Instant::now();
+        let started = std::time::Instant::now();
         let topologies: Vec<Topology> = if sandwich {
             let mut t = vec![Topology::largest(), Topology::smallest()];
             t.extend((0..2).map(|_| random_topology(&mut rng)));
@@ -58,24 +56,18 @@ pub fn train_throughput(
         let model = optimiser.step(0.01, model, grads);
         (model, started.elapsed().as_secs_f64())
     };
-    for _ in 0..2 {
-        model = step(model).0;
-    }
-    let mut times = Vec::new();
-    let started = Instant::now();
-    while started.elapsed().as_secs_f64() < seconds || times.len() < 5 {
-        let (next, time) = step(model);
-        model = next;
-        times.push(time);
-    }
-    times.sort_by(f64::total_cmp);
-    let median = times[times.len() / 2];
+    let mut model = Some(model);
+    let (steps, median) = crate::timing::median_seconds(2, seconds, || {
+        let (next, time) = step(model.take().expect("put back after every step"));
+        model = Some(next);
+        Ok(time)
+    })?;
     Ok(serde_json::json!({
         "runtime": if sandwich { "burn 0.22.1 flex, sandwich step (4 subnets)" } else { "burn 0.22.1 flex, largest subnet" },
         "threads": rayon::current_num_threads(),
         "batch": batch,
         "side": side,
-        "steps": times.len(),
+        "steps": steps,
         "median_step_s": median,
         "images_per_s": batch as f64 / median,
     }))
