@@ -3,14 +3,15 @@
 # pool → backbone features → base supernet → per-task zoo (two shard processes) → merge →
 # sanity report → meta-training → meta-test transfer → Pareto-vs-random construction replay.
 # Every stage resumes where a killed run stopped; rerunning skips what is done.
-# Usage: [SHARDS="0/2 1/2"] [TRANSFER_CONFIG=…] scripts/quick-zoo.sh [WORK=~/tans-quick] > timings.txt
+# Usage: [SHARDS="0/2 1/2"] [ZOO_CONFIG=…] [TRANSFER_CONFIG=…] scripts/quick-zoo.sh [WORK=~/tans-quick] > timings.txt
 # SHARDS lists the shard processes that build the zoo side by side; "0/4 2/4" builds half the
-# tasks, "0/8 4/8" a quarter. TRANSFER_CONFIG replaces trainer/configs/transfer-quick.toml.
+# tasks, "0/8 4/8" a quarter. ZOO_CONFIG replaces trainer/configs/zoo-quick.toml (the default
+# zoo: trainer/configs/zoo-default.toml) and TRANSFER_CONFIG trainer/configs/transfer-quick.toml.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=${1:-$HOME/tans-quick}
 POOL=$WORK/pool ZOO=$WORK/zoo PUBLISHED=$WORK/published REPORT=$WORK/report
-ZOO_CONFIG=trainer/configs/zoo-quick.toml
+ZOO_CONFIG=${ZOO_CONFIG:-trainer/configs/zoo-quick.toml}
 TRANSFER_CONFIG=${TRANSFER_CONFIG:-trainer/configs/transfer-quick.toml}
 cargo build --release --workspace --bins >&2
 TANS=${CARGO_TARGET_DIR:-$HOME/.cache/tans/target}/release/tans

@@ -72,6 +72,7 @@ fn cpu_and_wgpu_reach_the_same_training_losses() {
             seed: 5,
             checkpoint: &checkpoint,
             label: name,
+            stop_after_steps: None,
         };
         losses.push(
             train_supernet(start.clone(), &data, &run)

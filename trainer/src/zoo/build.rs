@@ -3,10 +3,11 @@
 //! fine-tuned supernet from which subnets are drawn, recalibrated, evaluated, embedded and
 //! appended to the zoo database. Supernets are trained with the sandwich rule (largest,
 //! smallest and random subnets in every step) and SGD with a cosine schedule stepped per epoch.
-//! Training checkpoints after every epoch and resumes there (the momentum buffer restarts).
+//! Training checkpoints after every epoch and every few minutes within one, and a killed run
+//! resumes at the step it last saved (the momentum buffer restarts).
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use burn::module::Module;
@@ -197,12 +198,21 @@ impl<'a> Images<'a> {
     }
 }
 
-/// What a checkpoint records besides the weights, to resume only the same run.
+/// What a checkpoint records besides the weights, to resume only the same run, where it
+/// stopped.
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
 struct Progress {
     fingerprint: String,
     epochs_done: usize,
+    /// Steps done of the epoch after `epochs_done`, and the sum of their losses.
+    #[serde(default)]
+    steps_done: usize,
+    #[serde(default)]
+    loss_sum: f64,
 }
+
+/// How often a training run saves its place within an epoch: the most a kill can lose.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(5 * 60);
 
 /// One supernet training run: what it starts from (`origin`: e.g. the base's SHA-256 and the
 /// task), its data, schedule and seed, and where it checkpoints. A run with the same origin,
@@ -215,17 +225,34 @@ pub struct TrainingRun<'a> {
     pub seed: u64,
     pub checkpoint: &'a Path,
     pub label: &'a str,
+    /// Stop after this many steps in this call, checkpointed as a kill between two saves
+    /// would leave it (tests of resumption); `None` trains to the end.
+    pub stop_after_steps: Option<usize>,
 }
 
-/// A trained supernet (on the run's device, without autodiff) and its mean sandwich loss per
-/// epoch trained in this call (a resumed run reports only the epochs it trained).
+/// A trained supernet (on the run's device, without autodiff), its mean sandwich loss per
+/// epoch finished in this call, and the steps this call trained (a resumed run reports only
+/// what it trained).
 pub struct Trained {
     pub supernet: Supernet,
     pub epoch_losses: Vec<f64>,
+    pub steps_trained: usize,
 }
 
-/// Trains `supernet` on `data` with the sandwich rule, checkpointing after each epoch (and
-/// resuming from the checkpoint when it holds the same run).
+fn save_progress(model: &Supernet, run: &TrainingRun, progress: &Progress) -> Result<()> {
+    write_atomic(
+        run.checkpoint,
+        &tans_core::weights::to_bytes(model, "supernet")?,
+    )?;
+    write_atomic(
+        &run.checkpoint.with_extension("progress.json"),
+        serde_json::to_string(progress)?.as_bytes(),
+    )?;
+    Ok(())
+}
+
+/// Trains `supernet` on `data` with the sandwich rule, checkpointing after each epoch and every
+/// [`CHECKPOINT_INTERVAL`] (and resuming from the checkpoint when it holds the same run).
 pub fn train_supernet(supernet: Supernet, data: &Images, run: &TrainingRun) -> Result<Trained> {
     let TrainingRun {
         config,
@@ -246,7 +273,7 @@ pub fn train_supernet(supernet: Supernet, data: &Images, run: &TrainingRun) -> R
         .as_bytes(),
     );
     let mut model = supernet.to_device(&device).train();
-    let mut start = 0;
+    let (mut start, mut start_step, mut carried_loss) = (0, 0, 0.0);
     let recorded: Option<Progress> = std::fs::read(&progress_path)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
@@ -254,11 +281,18 @@ pub fn train_supernet(supernet: Supernet, data: &Images, run: &TrainingRun) -> R
         let bytes = std::fs::read(checkpoint)
             .with_context(|| format!("reading {}", checkpoint.display()))?;
         model = tans_core::weights::load(model, &bytes, &checkpoint.display().to_string())?;
-        start = progress.epochs_done;
-        eprintln!("{label}: resuming after epoch {start}");
+        (start, start_step, carried_loss) =
+            (progress.epochs_done, progress.steps_done, progress.loss_sum);
+        eprintln!(
+            "{label}: resuming at epoch {}, step {start_step}",
+            start + 1
+        );
     }
     let mut optimiser = SgdConfig::new()
-        .with_momentum(Some(MomentumConfig::new().with_momentum(config.momentum)))
+        // Momentum 0 is plain SGD (burn's momentum would still dampen every step but the first).
+        .with_momentum(
+            (config.momentum > 0.0).then(|| MomentumConfig::new().with_momentum(config.momentum)),
+        )
         .with_weight_decay(Some(burn::optim::decay::WeightDecayConfig::new(
             config.weight_decay,
         )))
@@ -273,20 +307,56 @@ pub fn train_supernet(supernet: Supernet, data: &Images, run: &TrainingRun) -> R
             .expect("a valid template"),
     );
     bar.set_prefix(label.to_string());
-    bar.set_position((steps * start) as u64);
+    bar.set_position((steps * start + start_step) as u64);
     let mut epoch_losses = Vec::new();
+    let mut steps_trained = 0;
+    let mut saved = Instant::now();
     for epoch in start..config.epochs {
         let started = Instant::now();
+        let resumed = epoch == start;
+        let first_step = if resumed { start_step } else { 0 };
         let rate = config.learning_rate
             * 0.5
             * (1.0 + (std::f64::consts::PI * epoch as f64 / config.epochs as f64).cos());
         let mut rng = StdRng::seed_from_u64(seed ^ (epoch as u64).wrapping_mul(0x9e37_79b9));
         let order = data.epoch_order(config.images_per_class, &mut rng);
-        let mut total = 0.0;
-        for indices in order.chunks(config.batch) {
-            let (images, labels) = data.batch(indices, &device);
+        let mut total = if resumed { carried_loss } else { 0.0 };
+        for (step, indices) in order.chunks(config.batch).enumerate() {
+            // Drawn for skipped steps too, so that a resumed run goes on with the same draws.
             let mut topologies = vec![Topology::largest(), Topology::smallest()];
             topologies.extend((0..config.random_subnets).map(|_| random_topology(&mut rng)));
+            if step < first_step {
+                continue;
+            }
+            let progress = Progress {
+                fingerprint: fingerprint.clone(),
+                epochs_done: epoch,
+                steps_done: step,
+                loss_sum: total,
+            };
+            if run.stop_after_steps == Some(steps_trained) {
+                save_progress(&model, run, &progress)?;
+                bar.finish_and_clear();
+                return Ok(Trained {
+                    supernet: model.valid(),
+                    epoch_losses,
+                    steps_trained,
+                });
+            }
+            if step > first_step && saved.elapsed() >= CHECKPOINT_INTERVAL {
+                save_progress(&model, run, &progress)?;
+                saved = Instant::now();
+                // A line in logs too, where the bar is hidden.
+                bar.suspend(|| {
+                    eprintln!(
+                        "{label}: epoch {}/{}, step {step}/{steps} saved, mean loss {:.4}",
+                        epoch + 1,
+                        config.epochs,
+                        total / step as f64
+                    )
+                });
+            }
+            let (images, labels) = data.batch(indices, &device);
             let mut step_loss: Option<Tensor<1>> = None;
             for topology in &topologies {
                 let l = loss.forward(model.forward(images.clone(), topology), labels.clone());
@@ -303,17 +373,17 @@ pub fn train_supernet(supernet: Supernet, data: &Images, run: &TrainingRun) -> R
             total += f64::from(value) / topologies.len() as f64;
             let grads = GradientsParams::from_grads(step_loss.backward(), &model);
             model = optimiser.step(rate, model, grads);
+            steps_trained += 1;
             bar.inc(1);
         }
-        write_atomic(
-            checkpoint,
-            &tans_core::weights::to_bytes(&model, "supernet")?,
-        )?;
         let progress = Progress {
             fingerprint: fingerprint.clone(),
             epochs_done: epoch + 1,
+            steps_done: 0,
+            loss_sum: 0.0,
         };
-        write_atomic(&progress_path, serde_json::to_string(&progress)?.as_bytes())?;
+        save_progress(&model, run, &progress)?;
+        saved = Instant::now();
         let seconds = started.elapsed().as_secs_f64();
         epoch_losses.push(total / steps as f64);
         bar.suspend(|| {
@@ -330,6 +400,7 @@ pub fn train_supernet(supernet: Supernet, data: &Images, run: &TrainingRun) -> R
     Ok(Trained {
         supernet: model.valid(),
         epoch_losses,
+        steps_trained,
     })
 }
 
@@ -521,6 +592,7 @@ pub fn build_base(
         seed: config.seed,
         checkpoint: &path.with_extension("training.bpk"),
         label: "base",
+        stop_after_steps: None,
     };
     let trained = train_supernet(supernet, &data, &run)?.supernet;
     write_atomic(
@@ -606,6 +678,7 @@ pub fn build_tasks(
             seed: task_seed,
             checkpoint: &checkpoint,
             label: &task.name,
+            stop_after_steps: None,
         };
         let tuned = train_supernet(supernet, &train, &run)?.supernet;
         let bytes = tans_core::weights::to_bytes(&tuned, &task.name)?;
@@ -771,6 +844,7 @@ mod tests {
             seed: 3,
             checkpoint: &checkpoint,
             label: "test",
+            stop_after_steps: None,
         };
         let fresh = || Supernet::new(&tiny_space(), &Device::flex()).unwrap();
         let first = train_supernet(fresh(), &data, &run).unwrap().supernet;
@@ -783,6 +857,71 @@ mod tests {
         let bytes = |n: &Supernet| tans_core::weights::to_bytes(n, "net").unwrap();
         assert_eq!(bytes(&first), bytes(&again));
         assert_eq!(std::fs::read(&checkpoint).unwrap(), bytes(&first));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// A run stopped mid-epoch (as a kill between two saves leaves it) goes on at the step it
+    /// saved, with the same data order and subnet draws: without momentum, whose buffer
+    /// restarts, it ends with exactly the weights of a run never stopped.
+    #[test]
+    fn a_run_stopped_mid_epoch_resumes_at_its_step() {
+        let _rng = crate::DEVICE_RNG.lock().unwrap_or_else(|e| e.into_inner());
+        let dir = std::env::temp_dir().join(format!("tans-resume-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pixels: Vec<u8> = (0..12 * 8 * 8 * 3).map(|i| (i * 53 % 251) as u8).collect();
+        let data = Images::new(&pixels, (0..12).map(|i| i % 2).collect(), 8).unwrap();
+        let config = TrainConfig {
+            epochs: 2,
+            batch: 4,
+            momentum: 0.0,
+            random_subnets: 1,
+            ..TrainConfig::default()
+        };
+        let fresh = || {
+            Device::flex().seed(9);
+            Supernet::new(&tiny_space(), &Device::flex()).unwrap()
+        };
+        let train = |name: &str, stop_after_steps: Option<usize>| {
+            let checkpoint = dir.join(format!("{name}.bpk"));
+            let run = TrainingRun {
+                origin: "test".into(),
+                device: &Device::flex(),
+                config: &config,
+                seed: 3,
+                checkpoint: &checkpoint,
+                label: "test",
+                stop_after_steps,
+            };
+            train_supernet(fresh(), &data, &run).unwrap()
+        };
+        let bytes = |n: &Supernet| tans_core::weights::to_bytes(n, "net").unwrap();
+        let whole = train("whole", None);
+        assert_eq!(whole.steps_trained, 6, "3 steps in each of 2 epochs");
+        let stopped = train("stopped", Some(4));
+        assert_eq!((stopped.steps_trained, stopped.epoch_losses.len()), (4, 1));
+        let progress: Progress =
+            serde_json::from_slice(&std::fs::read(dir.join("stopped.progress.json")).unwrap())
+                .unwrap();
+        assert_eq!((progress.epochs_done, progress.steps_done), (1, 1));
+        let at_stop = std::fs::read(dir.join("stopped.bpk")).unwrap();
+        assert_eq!(bytes(&stopped.supernet), at_stop);
+        let resumed = train("stopped", None);
+        assert_eq!(resumed.steps_trained, 2, "only the steps left");
+        assert!(
+            bytes(&resumed.supernet) != at_stop,
+            "the resumed run trains"
+        );
+        assert!(
+            bytes(&resumed.supernet) == bytes(&whole.supernet),
+            "the same weights as a run never stopped"
+        );
+        let last = |t: &Trained| *t.epoch_losses.last().unwrap();
+        assert!(
+            (last(&resumed) - last(&whole)).abs() < 1e-9,
+            "the epoch's mean loss counts the steps before the stop: {} vs {}",
+            last(&resumed),
+            last(&whole)
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
