@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole pipeline on real data at the size one 2-core machine affords in a session, timed:
 # pool → backbone features → base supernet → per-task zoo (two shard processes) → merge →
-# sanity report → meta-training → meta-test transfer → Pareto-vs-random construction replay.
+# sanity report → meta-training → meta-test transfer (as many processes, then the report) →
+# Pareto-vs-random construction replay.
 # Every stage resumes where a killed run stopped; rerunning skips what is done.
 # Usage: [SHARDS="0/2 1/2"] [ZOO_CONFIG=…] [TRANSFER_CONFIG=…] scripts/quick-zoo.sh [WORK=~/tans-quick] > timings.txt
 # SHARDS lists the shard processes that build the zoo side by side; "0/4 2/4" builds half the
@@ -29,20 +30,29 @@ stage import "$TANS" backbone import
 stage features "$TANS" backbone features --pool "$POOL" --side 32
 stage base "$TANS" zoo base --pool "$POOL" --zoo "$ZOO" --config "$ZOO_CONFIG"
 SHARDS=${SHARDS:-0/2 1/2}
+# `shards LIST COMMAND…` runs COMMAND --shard S for every S in LIST side by side; fails if any
+# of them fails.
 shards() {
-  local pids=()
-  for shard in $SHARDS; do
-    "$TANS" zoo build --pool "$POOL" --zoo "$ZOO" --config "$ZOO_CONFIG" --shard "$shard" &
+  local list=$1 pids=() failed=0
+  shift
+  for shard in $list; do
+    "$@" --shard "$shard" &
     pids+=($!)
   done
-  for pid in "${pids[@]}"; do wait "$pid"; done
+  for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+  return $failed
 }
-stage zoo-build shards
+stage zoo-build shards "$SHARDS" "$TANS" zoo build --pool "$POOL" --zoo "$ZOO" --config "$ZOO_CONFIG"
 stage merge "$TANS" zoo merge --zoo "$ZOO"
 stage zoo-report "$TANS" zoo report --zoo "$ZOO"
 stage meta-train "$TANS" meta-train --zoo "$ZOO" --pool "$POOL" --out "$PUBLISHED"
-stage transfer "$TANS" transfer --published "$PUBLISHED" --zoo "$ZOO" --pool "$POOL" \
-  --zoo-config "$ZOO_CONFIG" --config "$TRANSFER_CONFIG" --out "$REPORT"
+TRANSFER=("$TANS" transfer --published "$PUBLISHED" --zoo "$ZOO" --pool "$POOL"
+  --zoo-config "$ZOO_CONFIG" --config "$TRANSFER_CONFIG" --out "$REPORT")
+# The meta-test tasks split over as many processes as the zoo build ran; a last run writes
+# the report from their fine-tuning runs.
+processes=$(wc -w <<<"$SHARDS")
+stage transfer-shards shards "$(seq -f "%g/$processes" 0 $((processes - 1)))" "${TRANSFER[@]}"
+stage transfer "${TRANSFER[@]}"
 stage construct "$TANS" zoo construct --zoo "$ZOO" --pool "$POOL" --sizes 200,400,600 \
   --out "$REPORT/construction"
 du -sh "$POOL" "$ZOO" "$PUBLISHED" >&2

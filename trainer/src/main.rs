@@ -118,6 +118,10 @@ enum Command {
         /// Report folder.
         #[arg(long)]
         out: PathBuf,
+        /// Fine-tune every N-th meta-test task only, side by side with the other shards'
+        /// processes; a run without --shard then writes the report from their runs.
+        #[arg(long, default_value = "0/1")]
+        shard: zoo::db::Shard,
         #[arg(long, value_enum, default_value_t)]
         device: Compute,
     },
@@ -528,6 +532,7 @@ fn main() -> Result<()> {
             zoo_config,
             config,
             out,
+            shard,
             device,
         } => meta::transfer::run(meta::transfer::Options {
             published,
@@ -538,6 +543,7 @@ fn main() -> Result<()> {
             zoo_config,
             config,
             out,
+            shard,
             device: device.device()?,
             device_name: device.describe()?,
         }),

@@ -351,12 +351,18 @@ fn evaluation_reports_every_row() {
             "TANS (as configured)",
             "linear query encoder",
             "without functional embedding",
+            "without predictor (λ = 0)",
             "loss: hardest negative only",
             "loss: cosine similarity only"
         ]
     );
     // Every row scores every query of every draw.
     let largest = &report["rows"][1]["scores"]["one_model_per_task"];
+    assert!(
+        report["rows"][5]["predictor_mse"].is_null(),
+        "no predictor, no error"
+    );
+    assert!(report["rows"][2]["predictor_mse"].as_f64().unwrap() >= 0.0);
     assert_eq!(largest["queries"].as_u64(), Some(20), "4 tasks × 5 draws");
     let markdown = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(markdown.contains("| random | 32 |"), "{markdown}");

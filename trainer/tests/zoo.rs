@@ -98,8 +98,9 @@ predictor_epochs = 2
 "#;
 
 /// `tans transfer` over the zoo just built (the tasks of a plain ImageFolder pool count as
-/// meta-test tasks too): every selector picks, every pick is fine-tuned, the oracle is at least
-/// every zoo pick, and a rerun reuses the finished fine-tuning runs.
+/// meta-test tasks too), in two shard processes and then a run that writes the report: every
+/// selector picks, every pick is fine-tuned once (by the shard that owns its task), the oracle
+/// is at least every zoo pick, and a rerun reuses the finished fine-tuning runs.
 fn transfer_on_the_built_zoo(root: &Path, pool: &Path, zoo: &Path, zoo_config: &Path) {
     let features = run(&mut tans(&["backbone", "features", "--pool"], &[pool]));
     assert!(features.status.success(), "{}", stderr(&features));
@@ -135,21 +136,49 @@ fn transfer_on_the_built_zoo(root: &Path, pool: &Path, zoo: &Path, zoo_config: &
     )
     .unwrap();
     let report = root.join("report");
-    let transfer = || {
-        run(tans(&["transfer", "--published"], &[&published])
-            .arg("--zoo")
-            .arg(zoo)
-            .arg("--pool")
-            .arg(pool)
-            .arg("--zoo-config")
-            .arg(zoo_config)
-            .arg("--config")
-            .arg(&transfer_config)
-            .arg("--out")
-            .arg(&report))
+    let transfer = |shard: &str| {
+        run(tans(
+            &["transfer", "--shard", shard, "--published"],
+            &[&published],
+        )
+        .arg("--zoo")
+        .arg(zoo)
+        .arg("--pool")
+        .arg(pool)
+        .arg("--zoo-config")
+        .arg(zoo_config)
+        .arg("--config")
+        .arg(&transfer_config)
+        .arg("--out")
+        .arg(&report))
     };
-    let first = transfer();
+    // The task each fine-tuning line names ("TASK [i/n] NETWORK, E epoch(s), seed s: …").
+    let fine_tuned = |output: &std::process::Output| -> std::collections::BTreeSet<String> {
+        stderr(output)
+            .lines()
+            .filter(|l| l.contains(" seed "))
+            .map(|l| l.split(' ').next().unwrap().to_string())
+            .collect()
+    };
+    let mut owners = Vec::new();
+    for shard in ["0/2", "1/2"] {
+        let output = transfer(shard);
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert!(
+            !report.join("transfer.json").exists(),
+            "a shard writes no report"
+        );
+        owners.push(fine_tuned(&output));
+    }
+    assert!(owners[0].is_disjoint(&owners[1]), "{owners:?}");
+    assert_eq!(owners[0].len() + owners[1].len(), 3, "{owners:?}");
+    let first = transfer("0/1");
     assert!(first.status.success(), "{}", stderr(&first));
+    assert!(
+        fine_tuned(&first).is_empty(),
+        "the shards fine-tuned everything: {}",
+        stderr(&first)
+    );
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(report.join("transfer.json")).unwrap()).unwrap();
     assert!(report.join("projection.svg").exists());
@@ -209,8 +238,7 @@ fn transfer_on_the_built_zoo(root: &Path, pool: &Path, zoo: &Path, zoo_config: &
             }
         }
     }
-    assert!(stderr(&first).contains(" seed "), "{}", stderr(&first));
-    let again = transfer();
+    let again = transfer("0/1");
     assert!(again.status.success(), "{}", stderr(&again));
     assert!(
         !stderr(&again).contains(" seed "),

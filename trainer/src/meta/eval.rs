@@ -3,7 +3,8 @@
 //! half of their test images, which neither training nor early stopping sees): R@1/5/10, mean
 //! and median rank, among one model per task (fixed seeded draws) and over the whole zoo. Rows:
 //! a random order, the largest model first, the configured TANS, and the ablations (the other
-//! query encoder, no functional embedding, the hardest negative only, cosine similarity only),
+//! query encoder, no functional embedding, no predictor loss, the hardest negative only, cosine
+//! similarity only),
 //! each trained with everything else equal; and the configured TANS on every other backbone
 //! input side asked for. Also the predictor's MSE on the evaluation pairs. Writes `report.md`,
 //! `report.json` and `retrieval.svg`; every trained row checkpoints under `runs/`, so a killed evaluation resumes.
@@ -72,6 +73,11 @@ fn variants(base: &MetaTrainConfig) -> Vec<(String, MetaTrainConfig)> {
                 ..base.clone()
             },
         ));
+    }
+    if base.loss.predictor_weight > 0.0 {
+        let mut config = base.clone();
+        config.loss.predictor_weight = 0.0;
+        rows.push(("without predictor (λ = 0)".into(), config));
     }
     for (name, negatives) in [
         ("all in-batch negatives", Negatives::All),
@@ -162,13 +168,18 @@ fn trained_row(
         name: name.to_string(),
         side,
         scores: draws.score(data, &scorer, &options.device)?,
-        predictor_mse: Some(predictor_mse(
-            &trained.networks,
-            data,
-            draws,
-            config.functional_embedding,
-            &options.device,
-        )?),
+        // An untrained predictor's error says nothing.
+        predictor_mse: if config.loss.predictor_weight > 0.0 {
+            Some(predictor_mse(
+                &trained.networks,
+                data,
+                draws,
+                config.functional_embedding,
+                &options.device,
+            )?)
+        } else {
+            None
+        },
         training: Some((
             trained.history.steps_done,
             trained.history.best_step,

@@ -17,7 +17,9 @@
 //! pick against the largest base subnet that fits. The predictor's error on TANS's top models
 //! and on the sample, against predictors refitted without the query or the model embedding
 //! ([`super::predictor_fit`]). Fine-tuning results are kept in `transfer-runs.json`, so a
-//! killed evaluation resumes.
+//! killed evaluation resumes. With `--shard i/N`, N processes fine-tune for disjoint tasks side
+//! by side (each into `transfer-runs.shard-i-of-N.json`), and a run without it, finding every
+//! fine-tuning done, writes the report.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -153,6 +155,8 @@ pub struct Options {
     pub zoo_config: Option<PathBuf>,
     pub config: Option<PathBuf>,
     pub out: PathBuf,
+    /// The meta-test tasks this process fine-tunes for; a shard writes no report.
+    pub shard: Shard,
     pub device: Device,
     pub device_name: String,
 }
@@ -342,11 +346,13 @@ pub struct PredictorError {
     pub sample_mse: f64,
 }
 
-/// Fine-tuning results so far, kept on disk.
+/// Fine-tuning results so far, kept on disk: this process's own file, and what the other
+/// shards' processes of the same report recorded in theirs.
 struct Runs {
     path: PathBuf,
     fingerprint: String,
     done: Vec<FineTuned>,
+    others: Vec<FineTuned>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -356,23 +362,48 @@ struct RunsFile {
 }
 
 impl Runs {
-    fn open(path: PathBuf, fingerprint: String) -> Self {
-        let done = std::fs::read(&path)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<RunsFile>(&b).ok())
-            .filter(|f| f.fingerprint == fingerprint)
-            .map(|f| f.done)
-            .unwrap_or_default();
-        Self {
+    const PREFIX: &str = "transfer-runs";
+
+    /// `transfer-runs.json` in `out`, or `transfer-runs.shard-I-of-N.json` for a shard.
+    fn open(out: &Path, shard: Shard, fingerprint: String) -> Result<Self> {
+        let path = if shard == Shard::WHOLE {
+            out.join(format!("{}.json", Self::PREFIX))
+        } else {
+            out.join(format!(
+                "{}.shard-{}-of-{}.json",
+                Self::PREFIX,
+                shard.index,
+                shard.count
+            ))
+        };
+        let read = |path: &Path| -> Vec<FineTuned> {
+            std::fs::read(path)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<RunsFile>(&b).ok())
+                .filter(|f| f.fingerprint == fingerprint)
+                .map(|f| f.done)
+                .unwrap_or_default()
+        };
+        let mut others = Vec::new();
+        for entry in std::fs::read_dir(out).with_context(|| format!("reading {}", out.display()))? {
+            let other = entry?.path();
+            let name = other.file_name().unwrap_or_default().to_string_lossy();
+            if other != path && name.starts_with(Self::PREFIX) && name.ends_with(".json") {
+                others.extend(read(&other));
+            }
+        }
+        Ok(Self {
+            done: read(&path),
             path,
             fingerprint,
-            done,
-        }
+            others,
+        })
     }
 
     fn find(&self, task: &str, network: Network, epochs: usize, seed: u64) -> Option<f64> {
         self.done
             .iter()
+            .chain(&self.others)
             .find(|r| {
                 r.task == task && r.network == network && r.epochs == epochs && r.seed == seed
             })
@@ -764,7 +795,7 @@ pub fn run(options: Options) -> Result<()> {
         )
         .as_bytes(),
     );
-    let mut runs = Runs::open(options.out.join("transfer-runs.json"), fingerprint);
+    let mut runs = Runs::open(&options.out, options.shard, fingerprint)?;
     // Base subnets to choose from under a budget: the smallest and a seeded sample.
     let mut topology_rng = StdRng::seed_from_u64(config.seed);
     let base_topologies: Vec<Topology> = std::iter::once(Topology::smallest())
@@ -827,7 +858,10 @@ pub fn run(options: Options) -> Result<()> {
     let largest = argmax(&params);
     let global_best = argmax(&zoo_accuracy);
     let mut reports = Vec::new();
-    for task in &meta_test {
+    for (task_index, task) in meta_test.iter().enumerate() {
+        if !options.shard.owns(task_index) {
+            continue;
+        }
         let task_seed = tans_data::seed_for(config.seed, &task.name);
         let train = Images::split(task, false)?;
         let test = Images::split(task, true)?;
@@ -1221,11 +1255,22 @@ pub fn run(options: Options) -> Result<()> {
             query_embedding: top.query_embedding.clone(),
         });
         // The report so far, so a long evaluation shows its finished tasks.
-        write_report(&options, &config, entries.len(), &reports, meta_test.len())?;
-        write_atomic(
-            &options.out.join("projection.svg"),
-            projection(&retriever.index().embeddings, entries, &reports)?.as_bytes(),
-        )?;
+        if options.shard == Shard::WHOLE {
+            write_report(&options, &config, entries.len(), &reports, meta_test.len())?;
+            write_atomic(
+                &options.out.join("projection.svg"),
+                projection(&retriever.index().embeddings, entries, &reports)?.as_bytes(),
+            )?;
+        }
+    }
+    if options.shard != Shard::WHOLE {
+        eprintln!(
+            "shard {}/{}: fine-tuned for {} of {} meta-test tasks; run without --shard to write the report",
+            options.shard.index,
+            options.shard.count,
+            reports.len(),
+            meta_test.len()
+        );
     }
     Ok(())
 }
