@@ -14,8 +14,10 @@ WORK=${1:-$HOME/tans-quick}
 POOL=$WORK/pool ZOO=$WORK/zoo PUBLISHED=$WORK/published REPORT=$WORK/report
 ZOO_CONFIG=${ZOO_CONFIG:-trainer/configs/zoo-quick.toml}
 TRANSFER_CONFIG=${TRANSFER_CONFIG:-trainer/configs/transfer-quick.toml}
+# The target dir xtask uses, outside the clone.
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/tans/target}
 cargo build --release --workspace --bins >&2
-TANS=${CARGO_TARGET_DIR:-$HOME/.cache/tans/target}/release/tans
+TANS=$CARGO_TARGET_DIR/release/tans
 mkdir -p "$WORK"
 stage() {
   local name=$1

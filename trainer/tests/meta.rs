@@ -349,7 +349,7 @@ fn evaluation_reports_every_row() {
             "random",
             "largest model first",
             "TANS (as configured)",
-            "linear query encoder",
+            "deep query encoder",
             "without functional embedding",
             "without predictor (λ = 0)",
             "loss: hardest negative only",
