@@ -4,16 +4,18 @@
 # sanity report → meta-training → meta-test transfer (as many processes, then the report) →
 # Pareto-vs-random construction replay.
 # Every stage resumes where a killed run stopped; rerunning skips what is done.
-# Usage: [SHARDS="0/2 1/2"] [ZOO_CONFIG=…] [TRANSFER_CONFIG=…] scripts/quick-zoo.sh [WORK=~/tans-quick] > timings.txt
+# Usage: [SHARDS="0/2 1/2"] [ZOO_CONFIG=…] [TRANSFER_CONFIG=…] [CONSTRUCT_SIZES=…] scripts/quick-zoo.sh [WORK=~/tans-quick] > timings.txt
 # SHARDS lists the shard processes that build the zoo side by side; "0/4 2/4" builds half the
 # tasks, "0/8 4/8" a quarter. ZOO_CONFIG replaces trainer/configs/zoo-quick.toml (the default
-# zoo: trainer/configs/zoo-default.toml) and TRANSFER_CONFIG trainer/configs/transfer-quick.toml.
+# zoo: trainer/configs/zoo-default.toml) and TRANSFER_CONFIG trainer/configs/transfer-quick.toml;
+# CONSTRUCT_SIZES are the zoo sizes (pairs) of the construction replay.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=${1:-$HOME/tans-quick}
 POOL=$WORK/pool ZOO=$WORK/zoo PUBLISHED=$WORK/published REPORT=$WORK/report
 ZOO_CONFIG=${ZOO_CONFIG:-trainer/configs/zoo-quick.toml}
 TRANSFER_CONFIG=${TRANSFER_CONFIG:-trainer/configs/transfer-quick.toml}
+CONSTRUCT_SIZES=${CONSTRUCT_SIZES:-200,400,600}
 # The target dir xtask uses, outside the clone.
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/tans/target}
 cargo build --release --workspace --bins >&2
@@ -55,6 +57,6 @@ TRANSFER=("$TANS" transfer --published "$PUBLISHED" --zoo "$ZOO" --pool "$POOL"
 processes=$(wc -w <<<"$SHARDS")
 stage transfer-shards shards "$(seq -f "%g/$processes" 0 $((processes - 1)))" "${TRANSFER[@]}"
 stage transfer "${TRANSFER[@]}"
-stage construct "$TANS" zoo construct --zoo "$ZOO" --pool "$POOL" --sizes 200,400,600 \
+stage construct "$TANS" zoo construct --zoo "$ZOO" --pool "$POOL" --sizes "$CONSTRUCT_SIZES" \
   --out "$REPORT/construction"
 du -sh "$POOL" "$ZOO" "$PUBLISHED" >&2

@@ -821,6 +821,24 @@ mod tests {
         assert_eq!(all, (0..10).collect::<Vec<_>>());
     }
 
+    /// A test's run of `config`, seed 3, checkpointed at `checkpoint`.
+    fn test_run<'a>(
+        config: &'a TrainConfig,
+        checkpoint: &'a Path,
+        device: &'a Device,
+        stop_after_steps: Option<usize>,
+    ) -> TrainingRun<'a> {
+        TrainingRun {
+            origin: "test".into(),
+            device,
+            config,
+            seed: 3,
+            checkpoint,
+            label: "test",
+            stop_after_steps,
+        }
+    }
+
     /// A finished run found again is not retrained, whatever the fresh network it is handed:
     /// the checkpoint is what comes back.
     #[test]
@@ -837,15 +855,8 @@ mod tests {
             ..TrainConfig::default()
         };
         let checkpoint = dir.join("net.bpk");
-        let run = TrainingRun {
-            origin: "test".into(),
-            device: &Device::flex(),
-            config: &config,
-            seed: 3,
-            checkpoint: &checkpoint,
-            label: "test",
-            stop_after_steps: None,
-        };
+        let device = Device::flex();
+        let run = test_run(&config, &checkpoint, &device, None);
         let fresh = || Supernet::new(&tiny_space(), &Device::flex()).unwrap();
         let first = train_supernet(fresh(), &data, &run).unwrap().supernet;
         let again = train_supernet(fresh(), &data, &run).unwrap();
@@ -883,15 +894,8 @@ mod tests {
         };
         let train = |name: &str, stop_after_steps: Option<usize>| {
             let checkpoint = dir.join(format!("{name}.bpk"));
-            let run = TrainingRun {
-                origin: "test".into(),
-                device: &Device::flex(),
-                config: &config,
-                seed: 3,
-                checkpoint: &checkpoint,
-                label: "test",
-                stop_after_steps,
-            };
+            let device = Device::flex();
+            let run = test_run(&config, &checkpoint, &device, stop_after_steps);
             train_supernet(fresh(), &data, &run).unwrap()
         };
         let bytes = |n: &Supernet| tans_core::weights::to_bytes(n, "net").unwrap();
