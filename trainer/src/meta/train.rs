@@ -41,8 +41,7 @@ pub struct MetaTrainConfig {
     /// Adam's learning rate.
     pub learning_rate: f64,
     pub loss: LossConfig,
-    /// `linear` (the paper's, the default: ahead of `deep` in R@1 on every zoo `tans eval` has
-    /// compared them on, and about 6× cheaper per step) or `deep`.
+    /// `linear` (the paper's, the default; the README compares the two) or `deep`.
     pub query_encoder: QueryEncoderKind,
     pub embed_dim: usize,
     pub query_hidden: usize,
