@@ -64,7 +64,7 @@ enum Command {
         feature_dim: usize,
         #[arg(long, default_value_t = 512)]
         functional_dim: usize,
-        /// The paper's linear query encoder instead of the default deep one.
+        /// Time the paper's linear query encoder instead of the deep one.
         #[arg(long)]
         linear: bool,
         /// Keep running for at least this long (and 5 steps), then report the median.
